@@ -1,0 +1,49 @@
+"""cardio-st: domain-specialised clinical text embeddings on top of sentence-transformers.
+
+The public API is re-exported here lazily, so ``import cardio_st`` (and ``cardio-st --help``)
+does not import torch until a name that needs it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "CardioSTError": "cardio_st.errors",
+    "EmbeddingIndex": "cardio_st.index",
+    "Hit": "cardio_st.search",
+    "ICD10Code": "cardio_st.data.icd10",
+    "ICD10Search": "cardio_st.icd10_search",
+    "build_index": "cardio_st.index",
+    "is_held_out": "cardio_st.data.icd10",
+    "load_codes": "cardio_st.data.icd10",
+    "load_model": "cardio_st.models.default",
+    "model_fingerprint": "cardio_st.index",
+    "search_icd10": "cardio_st.icd10_search",
+    "semantic_search": "cardio_st.search",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+if TYPE_CHECKING:
+    from cardio_st.data.icd10 import ICD10Code, is_held_out, load_codes
+    from cardio_st.errors import CardioSTError
+    from cardio_st.icd10_search import ICD10Search, search_icd10
+    from cardio_st.index import EmbeddingIndex, build_index, model_fingerprint
+    from cardio_st.models.default import load_model
+    from cardio_st.search import Hit, semantic_search
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cardio_st' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,213 @@
+"""Clinical phrase -> ICD-10-CM codes: the nearest official descriptions of billable codes, as in
+arXiv 2401.01943. Leaves out evaluation metrics and lexical/hybrid scoring (the evaluation module).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cardio_st.data.icd10 import chapters, data_release, load_codes, resolve_scope
+from cardio_st.errors import CardioSTError
+from cardio_st.index import FORMAT_VERSION, EmbeddingIndex, build_index, cache_dir, model_fingerprint
+from cardio_st.models.default import load_model
+from cardio_st.search import Hit
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+__all__ = ["ICD10Search", "search_icd10", "validate_queries"]
+
+logger = logging.getLogger(__name__)
+
+
+def validate_queries(queries: str | Sequence[str]) -> list[str]:
+    """Check queries before any model work: a list of non-empty strings.
+
+    Raises:
+        CardioSTError: for an empty list, or an empty or blank query (naming which).
+    """
+    if isinstance(queries, str):
+        queries = [queries]
+    queries = list(queries)
+    if not queries:
+        raise CardioSTError('no query given: pass a clinical phrase, e.g. cardio-st search "chest pain on exertion"')
+    for number, query in enumerate(queries, start=1):
+        if not isinstance(query, str) or not query.strip():
+            which = "the query" if len(queries) == 1 else f"query {number}"
+            raise CardioSTError(
+                f'{which} is empty: pass a clinical phrase, e.g. cardio-st search "chest pain on exertion"'
+            )
+    return queries
+
+
+class ICD10Search:
+    """Search ICD-10-CM descriptions with any SentenceTransformer.
+
+    The index holds the official descriptions of the billable codes of a scope, embedded with
+    ``encode_document``; queries are embedded with ``encode_query``. It is cached on disk under
+    [cache_dir][cardio_st.index.cache_dir], keyed by the model's identity (its files' content, or
+    its weights when it only lives in memory), the scope and the ICD-10-CM release, and is built
+    on first use with a progress bar, resumably.
+
+    Args:
+        model: A SentenceTransformer, a model folder, a Hub id, an embedded alias, or None for the
+            embedded default.
+        scope: ``"cardio"`` (chapter 9, I00-I99; default), ``"all"`` (about 75k codes) or a
+            chapter number or range.
+        cache_folder: Where indexes go (default: [cache_dir][cardio_st.index.cache_dir]).
+        batch_size: Encoding batch size for the index build and the queries.
+        show_progress: Progress bar while building the index.
+        device: Device for a model loaded here.
+
+    Example:
+        >>> searcher = ICD10Search()  # embedded all-MiniLM-L6-v2, circulatory chapter
+        >>> hits = searcher.search("heart attack with ST elevation of the anterior wall", top_k=5)[0]
+        >>> [hit.id for hit in hits][:3]
+        ['I22.0', 'I22.1', 'I21.09']
+    """
+
+    def __init__(
+        self,
+        model: SentenceTransformer | str | os.PathLike | None = None,
+        scope: str = "cardio",
+        *,
+        cache_folder: str | os.PathLike | None = None,
+        batch_size: int = 32,
+        show_progress: bool = True,
+        device: str | None = None,
+    ) -> None:
+        self.scope = resolve_scope(scope)
+        if model is None or isinstance(model, (str, os.PathLike)):
+            self.model, self._folder = load_model(model, device=device)
+            self.model_name = str(model) if model is not None else "default"
+        else:
+            self.model, self._folder = model, None
+            self.model_name = type(model).__name__
+        self.cache_folder = Path(cache_folder) if cache_folder is not None else cache_dir()
+        self.batch_size = batch_size
+        self.show_progress = show_progress
+        self._index: EmbeddingIndex | None = None
+        self._fingerprint: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """The model's identity: its files' content when it came from a folder, else its weights."""
+        if self._fingerprint is None:
+            source = self._folder if self._folder is not None else self.model
+            self._fingerprint = model_fingerprint(source)
+        return self._fingerprint
+
+    @property
+    def index_path(self) -> Path:
+        """The cache file of this model, scope and ICD-10-CM release."""
+        key = f"{FORMAT_VERSION}\0{self.fingerprint}\0{self.scope}\0{data_release()}\0description"
+        digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+        scope = "all" if self.scope == "all" else f"ch{self.scope}"
+        return self.cache_folder / "indexes" / f"icd10-{scope}-{digest}.safetensors"
+
+    @property
+    def index(self) -> EmbeddingIndex:
+        """The index, loaded from the cache or built (and cached) on first use."""
+        if self._index is None:
+            self._index = self.build()
+        return self._index
+
+    def build(self, *, rebuild: bool = False) -> EmbeddingIndex:
+        """Load the cached index, or embed the scope's descriptions (resuming a broken build).
+
+        Args:
+            rebuild: Ignore a cached index and embed again.
+        """
+        path = self.index_path
+        if path.is_file() and not rebuild:
+            try:
+                index = EmbeddingIndex.load(path)
+                if index.metadata.get("model_fingerprint") == self.fingerprint:
+                    self._index = index
+                    return index
+                logger.warning("cached index %s belongs to another model; rebuilding it", path)
+            except CardioSTError as error:
+                logger.warning("%s; rebuilding it", error)
+        codes = load_codes(self.scope, billable_only=True)
+        title = "all chapters" if self.scope == "all" else next(c.title for c in chapters() if c.number == self.scope)
+        metadata = {
+            "kind": "icd10",
+            "scope": self.scope,
+            "scope_title": title,
+            "release": data_release(),
+            "model": self.model_name,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        self._index = build_index(
+            self.model,
+            [code.description for code in codes],
+            [code.code for code in codes],
+            path,
+            key=self.fingerprint,
+            metadata=metadata,
+            batch_size=self.batch_size,
+            show_progress=self.show_progress,
+            description=f"Embedding ICD-10-CM ({'all' if self.scope == 'all' else 'chapter ' + self.scope})",
+        )
+        return self._index
+
+    def truncated(self, queries: Sequence[str]) -> list[tuple[int, int, int]]:
+        """Queries longer than the model reads: ``(position, tokens, max_seq_length)`` for each.
+
+        The model reads the first ``max_seq_length`` tokens of such a query and ignores the rest.
+        """
+        limit = getattr(self.model, "max_seq_length", None)
+        tokenizer = getattr(self.model, "tokenizer", None)
+        if not limit or tokenizer is None:
+            return []
+        prompt = (self.model.prompts or {}).get("query", "")
+        found = []
+        for position, query in enumerate(queries):
+            length = len(tokenizer(prompt + query, add_special_tokens=True)["input_ids"])
+            if length > limit:
+                found.append((position, length, limit))
+        return found
+
+    def search(self, queries: str | Sequence[str], top_k: int = 5) -> list[list[Hit]]:
+        """The ``top_k`` nearest billable codes of each query: ``Hit.id`` is the code,
+        ``Hit.text`` its description, ``Hit.score`` the cosine similarity.
+
+        A query longer than the model's ``max_seq_length`` is truncated to it (logged as a warning).
+        """
+        queries = validate_queries(queries)
+        if top_k < 1:
+            raise CardioSTError(f"top_k must be at least 1, got {top_k}")
+        for position, length, limit in self.truncated(queries):
+            logger.warning(
+                "query %d is %d tokens long; the model reads only the first %d (its max_seq_length) "
+                "and ignores the rest",
+                position + 1,
+                length,
+                limit,
+            )
+        index = self.index
+        embeddings = self.model.encode_query(
+            queries, batch_size=self.batch_size, convert_to_tensor=True, show_progress_bar=False
+        )
+        return index.search(embeddings, top_k)
+
+
+def search_icd10(
+    queries: str | Sequence[str],
+    model: SentenceTransformer | str | os.PathLike | None = None,
+    scope: str = "cardio",
+    top_k: int = 5,
+) -> list[list[Hit]]:
+    """One-call ICD-10-CM search; see [ICD10Search][cardio_st.icd10_search.ICD10Search] to reuse a model.
+
+    Example:
+        >>> search_icd10("afib", top_k=1)[0][0].id
+        'I48.91'
+    """
+    return ICD10Search(model, scope).search(queries, top_k)

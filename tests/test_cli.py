@@ -1,0 +1,142 @@
+"""cardio-st command line: output formats, one-line errors, instant --help, resumable --scope all."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from cardio_st.cli import app
+
+runner = CliRunner()
+
+
+def _cli(*args: str, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cardio_st.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+        **kwargs,
+    )
+
+
+def test_help_does_not_import_torch():
+    code = (
+        "import sys\n"
+        "from cardio_st.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "search" in result.stdout and result.stdout.strip().endswith("NO-TORCH")
+
+
+def test_search_json_lines(tiny_qwen3_path):
+    result = runner.invoke(app, ["search", "atrial fibrillation", "-m", str(tiny_qwen3_path), "-k", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["rank"] for r in records] == [1, 2, 3]
+    assert all(r["query"] == "atrial fibrillation" and r["code"].startswith("I") for r in records)
+    assert records[0]["score"] >= records[1]["score"] >= records[2]["score"]
+
+
+def test_search_table_and_stdin_queries(tiny_qwen3_path):
+    result = runner.invoke(app, ["search", "-", "-m", str(tiny_qwen3_path), "-k", "2"], input="angina\n\nstroke\n")
+    assert result.exit_code == 0, result.output
+    assert "angina" in result.stdout and "stroke" in result.stdout and "code" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", ""], "the query is empty"),
+        (["search", "   "], "the query is empty"),
+        (["search", "angina", "--scope", "cardiology"], "unknown scope 'cardiology': use cardio"),
+        (["search", "angina", "--scope", "23"], "unknown scope '23'"),
+        (["search", "angina", "--model", "./no/such/model"], "not found: no such folder"),
+        (["search", "angina", "--top-k", "0"], "--top-k must be at least 1"),
+    ],
+)
+def test_bad_input_gets_one_line_naming_the_fix(args, message):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_errors_from_the_installed_entry_point_have_no_traceback(tmp_path):
+    (tmp_path / "not-a-model").mkdir()
+    result = _cli("search", "angina", "--model", str(tmp_path / "not-a-model"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: {tmp_path / 'not-a-model'} is a folder but not a model: it has no modules.json "
+        "(sentence-transformers) or config.json (Hugging Face); pass the folder a model was saved to"
+    )
+
+
+def test_ten_thousand_character_query_is_truncated_with_a_note(tiny_qwen3_path):
+    query = ("worsening dyspnoea and orthopnoea with bilateral ankle oedema " * 200)[:10_000]
+    result = runner.invoke(app, ["search", query, "-m", str(tiny_qwen3_path), "-k", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "note: query 1 is" in result.stderr and "reads only the first 64" in result.stderr
+    assert len(result.stdout.splitlines()) == 1
+
+
+def test_chapters_lists_every_scope():
+    result = runner.invoke(app, ["chapters"])
+    assert result.exit_code == 0
+    assert "I00-I99" in result.stdout and "Z00-Z99" in result.stdout
+
+
+@pytest.mark.slow
+def test_scope_all_shows_an_eta_and_resumes_after_being_killed(tiny_qwen3_path, tmp_path):
+    # Given a `--scope all` build that is killed (SIGKILL) once its first chunk is on disk
+    env = {"CARDIO_ST_CACHE": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    args = ["search", "angina", "--scope", "all", "-m", str(tiny_qwen3_path), "--batch-size", "128", "--json"]
+    stderr_file = open(tmp_path / "stderr.txt", "w+")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cardio_st.cli", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=stderr_file,
+        env={**os.environ, **env},
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(tmp_path.glob("indexes/*.partial/chunk-000001.safetensors")):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    stderr_file.seek(0)
+    progress = stderr_file.read()
+    # Then it had shown progress with an ETA, left finished chunks and no index
+    assert re.search(r"Embedding ICD-10-CM \(all\).*\d+/74714 \[\d\d:\d\d<\d\d:\d\d", progress), progress[-500:]
+    assert not list(tmp_path.glob("indexes/*.safetensors"))
+    finished = len(list(tmp_path.glob("indexes/*.partial/chunk-*.safetensors")))
+    assert 2 <= finished < 37
+    # When the same command runs again
+    rerun = _cli(*args, env=env)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    # Then it resumed from the saved chunks, and the index is correct
+    assert re.search(rf"\|\s*{finished * 2048}/74714 \[", rerun.stderr), rerun.stderr[:500]
+    from sentence_transformers import SentenceTransformer
+
+    from cardio_st.index import EmbeddingIndex
+
+    (index_path,) = tmp_path.glob("indexes/*.safetensors")
+    index = EmbeddingIndex.load(index_path)
+    assert len(index) == 74714 and index.metadata["scope"] == "all"
+    sample = list(range(0, 74714, 97))
+    model = SentenceTransformer(str(tiny_qwen3_path), device="cpu")
+    expected = model.encode_document([index.texts[i] for i in sample], convert_to_tensor=True)
+    assert torch.allclose(index.embeddings[sample], expected, atol=1e-5)
+    assert not list(tmp_path.glob("indexes/*.partial"))
