@@ -65,7 +65,7 @@ class ICD10Search:
         show_progress: Progress bar while building the index.
         device: Device for a model loaded here.
 
-    Example:
+    Examples:
         >>> searcher = ICD10Search()  # embedded all-MiniLM-L6-v2, circulatory chapter
         >>> hits = searcher.search("heart attack with ST elevation of the anterior wall", top_k=5)[0]
         >>> [hit.id for hit in hits][:3]
@@ -206,7 +206,7 @@ def search_icd10(
 ) -> list[list[Hit]]:
     """One-call ICD-10-CM search; see [ICD10Search][cardio_st.icd10_search.ICD10Search] to reuse a model.
 
-    Example:
+    Examples:
         >>> search_icd10("afib", top_k=1)[0][0].id
         'I48.91'
     """

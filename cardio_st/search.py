@@ -218,7 +218,7 @@ def semantic_search(
     Returns:
         One list of [Hit][cardio_st.search.Hit] per query, best first.
 
-    Example:
+    Examples:
         >>> import torch
         >>> corpus = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
         >>> hits = semantic_search(torch.tensor([[1.0, 0.1]]), corpus, top_k=2, corpus_ids=["a", "b", "c"])

@@ -52,7 +52,7 @@ def is_held_out(code: str) -> bool:
     modulo 5: about 40% of categories. The rule depends on nothing but the code, so it is the same
     on every machine, for every ICD-10-CM release and in every later cardio-st version.
 
-    Example:
+    Examples:
         >>> is_held_out("I21.09"), is_held_out("I48.91")
         (False, True)
     """
@@ -235,7 +235,7 @@ def load_codes(
         billable_only: Keep only billable (leaf) codes.
         split: Keep only one side of the fixed split: ``"train"`` or ``"test"`` (held out).
 
-    Example:
+    Examples:
         >>> codes = load_codes("cardio", billable_only=True)
         >>> len(codes), codes[0].code
         (1427, 'I00')

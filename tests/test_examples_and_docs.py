@@ -1,0 +1,45 @@
+"""The examples run and the docstring examples hold (they are the documentation's promises)."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "examples").glob("*.py")))
+def test_example_runs(script, tmp_path):
+    env = {**os.environ, "CARDIO_ST_CACHE": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / script)], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "module", ["cardio_st.data.icd10", "cardio_st.search", "cardio_st.icd10_search"]
+)
+def test_docstring_examples(module):
+    failures, tried = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert tried > 0 and failures == 0
+
+
+def test_every_public_name_is_in_the_api_reference():
+    import cardio_st
+
+    reference = (ROOT / "docs" / "reference.md").read_text()
+    for name in cardio_st.__all__:
+        if name == "__version__":
+            continue
+        module = getattr(cardio_st, name).__module__
+        assert f"::: {module}" in reference, f"{name} ({module}) is missing from docs/reference.md"
