@@ -63,8 +63,15 @@ def bench_build(repeats: int, n_texts: int) -> dict:
                 if name == "plain":
                     model.encode_document(texts, batch_size=32, convert_to_tensor=True)
                 else:
-                    build_index(model, texts, ids, Path(folder) / f"run{run}.safetensors", key=f"bench-{run}",
-                                batch_size=32, show_progress=False)
+                    build_index(
+                        model,
+                        texts,
+                        ids,
+                        Path(folder) / f"run{run}.safetensors",
+                        key=f"bench-{run}",
+                        batch_size=32,
+                        show_progress=False,
+                    )
                 times.append(time.perf_counter() - start)
     ratios = [p / o for p, o in zip(plain, ours)]
     return {
@@ -79,7 +86,9 @@ def bench_build(repeats: int, n_texts: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--texts", type=int, default=6000, help="descriptions embedded per build run")
     parser.add_argument("--out", default="benchmarks/results/search.json")
@@ -94,13 +103,18 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
     cli, build = results["cli"], results["build"]
-    print(f"| measure | result | target |\n|---|---|---|")
+    print("| measure | result | target |\n|---|---|---|")
     print(f"| `cardio-st --help` wall (median of {args.repeats}) | {cli['help_median']:.2f} s | < 1 s |")
-    print(f"| repeated `cardio-st search` wall, cached index (median of {args.repeats}) | "
-          f"{cli['cached_search_median']:.2f} s | < 10 s |")
-    print(f"| index build vs plain `encode_document`, {build['texts']} texts (median ratio of "
-          f"{len(build['speed_ratio_per_pair'])} interleaved pairs) | {build['speed_ratio_median']:.3f} "
-          f"({build['build_texts_per_second']:.0f} vs {build['plain_texts_per_second']:.0f} texts/s) | >= 0.95 |")
+    print(
+        f"| repeated `cardio-st search` wall, cached index (median of {args.repeats}) | "
+        f"{cli['cached_search_median']:.2f} s | < 10 s |"
+    )
+    print(
+        f"| index build vs plain `encode_document`, {build['texts']} texts (median ratio of "
+        f"{len(build['speed_ratio_per_pair'])} interleaved pairs) | {build['speed_ratio_median']:.3f} "
+        f"({build['build_texts_per_second']:.0f} vs {build['plain_texts_per_second']:.0f} texts/s) "
+        "| >= 0.95 |"
+    )
 
 
 if __name__ == "__main__":

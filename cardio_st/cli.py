@@ -41,20 +41,27 @@ def _friendly(command: Callable[..., Any]) -> Callable[..., Any]:
         except CardioSTError as error:
             raise _fail(str(error), error.exit_code) from None
         except KeyboardInterrupt:
-            raise _fail("interrupted; finished work is saved, rerun the same command to resume", 130) from None
+            raise _fail(
+                "interrupted; finished work is saved, rerun the same command to resume", 130
+            ) from None
 
     return wrapper
+
+
+class _NoteHandler(logging.Handler):
+    """cardio-st's warnings as ``note: ...`` lines on whatever stderr is current when they happen."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(f"note: {record.getMessage()}", err=True)
 
 
 def _quiet_libraries() -> None:
     """Keep library chatter (weight-loading bars, CPU kernel notices) off the user's terminal."""
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("note: %(message)s"))
     package_logger = logging.getLogger("cardio_st")
-    if not package_logger.handlers:
-        package_logger.addHandler(handler)
+    if not any(isinstance(handler, _NoteHandler) for handler in package_logger.handlers):
+        package_logger.addHandler(_NoteHandler())
     package_logger.setLevel(logging.WARNING)
     package_logger.propagate = False
     import transformers
@@ -83,7 +90,9 @@ def _root(
 def search(
     queries: Annotated[
         list[str],
-        typer.Argument(help="One or more clinical phrases; '-' reads one query per line from stdin.", show_default=False),
+        typer.Argument(
+            help="One or more clinical phrases; '-' reads one query per line from stdin.", show_default=False
+        ),
     ],
     model: Annotated[
         str,
@@ -92,13 +101,17 @@ def search(
     scope: Annotated[
         str,
         typer.Option(
-            "--scope", "-s", help="cardio (I00-I99), all (~75k codes), or a chapter number or range (see `chapters`)."
+            "--scope",
+            "-s",
+            help="cardio (I00-I99), all (~75k codes), or a chapter number or range (see `chapters`).",
         ),
     ] = "cardio",
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Codes to show per query.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
     batch_size: Annotated[int, typer.Option(help="Encoding batch size (index build and queries).")] = 32,
-    rebuild: Annotated[bool, typer.Option(help="Re-embed the descriptions even if a cached index exists.")] = False,
+    rebuild: Annotated[
+        bool, typer.Option(help="Re-embed the descriptions even if a cached index exists.")
+    ] = False,
 ) -> None:
     """Find the ICD-10-CM codes a clinical phrase means (nearest official descriptions).
 
@@ -132,7 +145,13 @@ def search(
     if as_json:
         for query, hits in zip(queries, results):
             for rank, hit in enumerate(hits, start=1):
-                record = {"query": query, "rank": rank, "code": hit.id, "description": hit.text, "score": hit.score}
+                record = {
+                    "query": query,
+                    "rank": rank,
+                    "code": hit.id,
+                    "description": hit.text,
+                    "score": hit.score,
+                }
                 typer.echo(json.dumps(record, ensure_ascii=False))
         return
     from rich.console import Console

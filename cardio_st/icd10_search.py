@@ -36,7 +36,9 @@ def validate_queries(queries: str | Sequence[str]) -> list[str]:
         queries = [queries]
     queries = list(queries)
     if not queries:
-        raise CardioSTError('no query given: pass a clinical phrase, e.g. cardio-st search "chest pain on exertion"')
+        raise CardioSTError(
+            'no query given: pass a clinical phrase, e.g. cardio-st search "chest pain on exertion"'
+        )
     for number, query in enumerate(queries, start=1):
         if not isinstance(query, str) or not query.strip():
             which = "the query" if len(queries) == 1 else f"query {number}"
@@ -135,7 +137,11 @@ class ICD10Search:
             except CardioSTError as error:
                 logger.warning("%s; rebuilding it", error)
         codes = load_codes(self.scope, billable_only=True)
-        title = "all chapters" if self.scope == "all" else next(c.title for c in chapters() if c.number == self.scope)
+        title = (
+            "all chapters"
+            if self.scope == "all"
+            else next(c.title for c in chapters() if c.number == self.scope)
+        )
         metadata = {
             "kind": "icd10",
             "scope": self.scope,

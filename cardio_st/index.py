@@ -175,9 +175,16 @@ class EmbeddingIndex:
         from safetensors.torch import save_file
 
         path = Path(path)
-        header = {"format_version": FORMAT_VERSION, "ids": self.ids, "texts": self.texts, "metadata": self.metadata}
+        header = {
+            "format_version": FORMAT_VERSION,
+            "ids": self.ids,
+            "texts": self.texts,
+            "metadata": self.metadata,
+        }
         tensors = {"embeddings": self.embeddings.detach().to("cpu", torch.float32).contiguous()}
-        _atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"cardio_st": json.dumps(header)}))
+        _atomic_write(
+            path, lambda tmp: save_file(tensors, str(tmp), metadata={"cardio_st": json.dumps(header)})
+        )
         return path
 
     @classmethod
@@ -195,20 +202,22 @@ class EmbeddingIndex:
         try:
             with safe_open(str(path), framework="pt") as handle:
                 header = json.loads((handle.metadata() or {})["cardio_st"])
-                embeddings = handle.get_tensor("embeddings")
+                version = header.get("format_version")
+                if version == FORMAT_VERSION:
+                    return cls(
+                        handle.get_tensor("embeddings"), header["ids"], header["texts"], header["metadata"]
+                    )
         except Exception as error:  # safetensors raises several types for a damaged file
             raise CardioSTError(
                 f"{path} is not a readable cardio-st index ({type(error).__name__}: {error}); "
                 "delete it and rebuild",
                 exit_code=1,
             ) from error
-        if header.get("format_version") != FORMAT_VERSION:
-            raise CardioSTError(
-                f"{path} has index format {header.get('format_version')}, this cardio-st reads "
-                f"{FORMAT_VERSION}: delete it and rebuild",
-                exit_code=1,
-            )
-        return cls(embeddings, header["ids"], header["texts"], header["metadata"])
+        raise CardioSTError(
+            f"{path} has index format {version}, this cardio-st reads {FORMAT_VERSION}: "
+            "delete it and rebuild",
+            exit_code=1,
+        )
 
 
 def _plan_digest(key: str, ids: Sequence[str], texts: Sequence[str], chunk_size: int) -> str:
@@ -287,7 +296,12 @@ def build_index(
     chunk_files = [partial / f"chunk-{n:06d}.safetensors" for n in range(len(starts))]
     done = sum(min(chunk_size, len(order) - start) for start, f in zip(starts, chunk_files) if f.exists())
     bar = tqdm(
-        total=len(texts), initial=done, desc=description, unit="text", disable=not show_progress, smoothing=0.1
+        total=len(texts),
+        initial=done,
+        desc=description,
+        unit="text",
+        disable=not show_progress,
+        smoothing=0.1,
     )
     with bar:
         for start, chunk_file in zip(starts, chunk_files):

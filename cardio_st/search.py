@@ -47,9 +47,7 @@ def _as_matrix(embeddings: Any, name: str) -> torch.Tensor:
     return tensor
 
 
-def _ordered_topk(
-    scores: torch.Tensor, k: int, columns: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _ordered_topk(scores: torch.Tensor, k: int, columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k of each row of ``scores`` ordered by (score descending, column ascending).
 
     ``columns[i, j]`` is the corpus row that ``scores[i, j]`` belongs to (broadcastable), so ties are

@@ -18,7 +18,12 @@ passages = [
 model, folder = load_model("minilm")
 path = Path(tempfile.mkdtemp()) / "guidelines.safetensors"
 index = build_index(
-    model, passages, [f"p{i}" for i in range(len(passages))], path, key=model_fingerprint(folder), chunk_size=2
+    model,
+    passages,
+    [f"p{i}" for i in range(len(passages))],
+    path,
+    key=model_fingerprint(folder),
+    chunk_size=2,
 )
 index = EmbeddingIndex.load(path)  # what a later process does
 queries = ["blood thinner for afib", "best reperfusion for STEMI"]

@@ -42,7 +42,9 @@ def test_help_does_not_import_torch():
 
 
 def test_search_json_lines(tiny_qwen3_path):
-    result = runner.invoke(app, ["search", "atrial fibrillation", "-m", str(tiny_qwen3_path), "-k", "3", "--json"])
+    result = runner.invoke(
+        app, ["search", "atrial fibrillation", "-m", str(tiny_qwen3_path), "-k", "3", "--json"]
+    )
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["rank"] for r in records] == [1, 2, 3]
@@ -51,7 +53,9 @@ def test_search_json_lines(tiny_qwen3_path):
 
 
 def test_search_table_and_stdin_queries(tiny_qwen3_path):
-    result = runner.invoke(app, ["search", "-", "-m", str(tiny_qwen3_path), "-k", "2"], input="angina\n\nstroke\n")
+    result = runner.invoke(
+        app, ["search", "-", "-m", str(tiny_qwen3_path), "-k", "2"], input="angina\n\nstroke\n"
+    )
     assert result.exit_code == 0, result.output
     assert "angina" in result.stdout and "stroke" in result.stdout and "code" in result.stdout
 
@@ -119,7 +123,9 @@ def test_scope_all_shows_an_eta_and_resumes_after_being_killed(tiny_qwen3_path, 
     stderr_file.seek(0)
     progress = stderr_file.read()
     # Then it had shown progress with an ETA, left finished chunks and no index
-    assert re.search(r"Embedding ICD-10-CM \(all\).*\d+/74714 \[\d\d:\d\d<\d\d:\d\d", progress), progress[-500:]
+    assert re.search(r"Embedding ICD-10-CM \(all\).*\d+/74714 \[\d\d:\d\d<\d\d:\d\d", progress), progress[
+        -500:
+    ]
     assert not list(tmp_path.glob("indexes/*.safetensors"))
     finished = len(list(tmp_path.glob("indexes/*.partial/chunk-*.safetensors")))
     assert 2 <= finished < 37

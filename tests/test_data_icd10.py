@@ -52,8 +52,16 @@ def test_chapters_match_the_full_tree():
 
 @pytest.mark.parametrize(
     ("scope", "expected"),
-    [("cardio", "9"), ("CARDIO", "9"), ("circulatory", "9"), ("all", "all"), ("9", "9"), ("i00-i99", "9"),
-     ("J00-J99", "10"), (" 22 ", "22")],
+    [
+        ("cardio", "9"),
+        ("CARDIO", "9"),
+        ("circulatory", "9"),
+        ("all", "all"),
+        ("9", "9"),
+        ("i00-i99", "9"),
+        ("J00-J99", "10"),
+        (" 22 ", "22"),
+    ],
 )
 def test_resolve_scope(scope, expected):
     assert icd10.resolve_scope(scope) == expected

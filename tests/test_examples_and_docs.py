@@ -19,16 +19,18 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_example_runs(script, tmp_path):
     env = {**os.environ, "CARDIO_ST_CACHE": str(tmp_path), "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / script)], capture_output=True, text=True, env=env, timeout=600
+        [sys.executable, str(ROOT / "examples" / script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "module", ["cardio_st.data.icd10", "cardio_st.search", "cardio_st.icd10_search"]
-)
+@pytest.mark.parametrize("module", ["cardio_st.data.icd10", "cardio_st.search", "cardio_st.icd10_search"])
 def test_docstring_examples(module):
     failures, tried = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert tried > 0 and failures == 0

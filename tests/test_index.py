@@ -31,7 +31,9 @@ def _counting(model):
 
 
 def test_index_equals_plain_encode_in_original_order(tiny_qwen3, tmp_path):
-    index = build_index(tiny_qwen3, TEXTS, IDS, tmp_path / "i.safetensors", key="k", chunk_size=32, show_progress=False)
+    index = build_index(
+        tiny_qwen3, TEXTS, IDS, tmp_path / "i.safetensors", key="k", chunk_size=32, show_progress=False
+    )
     expected = tiny_qwen3.encode_document(TEXTS, convert_to_tensor=True)
     assert index.ids == IDS and index.texts == TEXTS
     assert torch.allclose(index.embeddings, expected, atol=1e-5)
@@ -46,24 +48,31 @@ def test_save_and_load_round_trip(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["x.safetensors"]  # no temporary file left
 
 
-def test_interrupted_build_resumes_without_re_embedding(tiny_qwen3, tmp_path):
-    path = tmp_path / "i.safetensors"
+def _build(model, path, key="k", **kwargs):
+    return build_index(model, TEXTS, IDS, path, key=key, chunk_size=20, show_progress=False, **kwargs)
 
-    def stop_after_two_chunks(done, total):
-        if done >= 40:
+
+def _stop_after(n_texts):
+    def on_chunk(done, total):
+        if done >= n_texts:
             raise _Interrupt
 
+    return on_chunk
+
+
+def test_interrupted_build_resumes_without_re_embedding(tiny_qwen3, tmp_path):
+    path = tmp_path / "i.safetensors"
     # Given a build interrupted after two chunks of 20
     with pytest.raises(_Interrupt):
-        build_index(tiny_qwen3, TEXTS, IDS, path, key="k", chunk_size=20, show_progress=False, on_chunk=stop_after_two_chunks)
+        _build(tiny_qwen3, path, on_chunk=_stop_after(40))
     assert not path.exists()
     assert len(list(path.with_name(path.name + ".partial").glob("chunk-*.safetensors"))) == 2
     # When the same build runs again
     seen = _counting(tiny_qwen3)
-    resumed = build_index(tiny_qwen3, TEXTS, IDS, path, key="k", chunk_size=20, show_progress=False)
+    resumed = _build(tiny_qwen3, path)
     # Then only the 60 unfinished texts are embedded and the result equals an uninterrupted build
     assert len(seen) == 60
-    fresh = build_index(tiny_qwen3, TEXTS, IDS, tmp_path / "fresh.safetensors", key="k", chunk_size=20, show_progress=False)
+    fresh = _build(tiny_qwen3, tmp_path / "fresh.safetensors")
     assert torch.allclose(resumed.embeddings, fresh.embeddings, atol=1e-6)
     assert not path.with_name(path.name + ".partial").exists()
 
@@ -71,10 +80,9 @@ def test_interrupted_build_resumes_without_re_embedding(tiny_qwen3, tmp_path):
 def test_partial_chunks_of_another_model_are_discarded(tiny_qwen3, tmp_path):
     path = tmp_path / "i.safetensors"
     with pytest.raises(_Interrupt):
-        build_index(tiny_qwen3, TEXTS, IDS, path, key="model-a", chunk_size=20, show_progress=False,
-                    on_chunk=lambda done, total: (_ for _ in ()).throw(_Interrupt()))
+        _build(tiny_qwen3, path, key="model-a", on_chunk=_stop_after(20))
     seen = _counting(tiny_qwen3)
-    build_index(tiny_qwen3, TEXTS, IDS, path, key="model-b", chunk_size=20, show_progress=False)
+    _build(tiny_qwen3, path, key="model-b")
     assert len(seen) == 100
 
 

@@ -82,7 +82,9 @@ def test_dot_product_without_normalisation():
 
 def test_hits_carry_ids_and_texts_and_k_is_capped():
     corpus = np.eye(3, dtype=np.float32)
-    hits = semantic_search(np.array([[0.0, 1.0, 0.1]]), corpus, 10, corpus_ids=["a", "b", "c"], corpus_texts=["A", "B", "C"])
+    hits = semantic_search(
+        np.array([[0.0, 1.0, 0.1]]), corpus, 10, corpus_ids=["a", "b", "c"], corpus_texts=["A", "B", "C"]
+    )
     assert [(h.id, h.text, h.corpus_id) for h in hits[0]] == [("b", "B", 1), ("c", "C", 2), ("a", "A", 0)]
     assert isinstance(hits[0][0], Hit) and hits[0][0].score == pytest.approx(1 / np.sqrt(1.01))
 
@@ -117,4 +119,6 @@ def test_faiss_backend_equals_torch_backend():
     ours = semantic_search(queries, corpus, 8)
     theirs = semantic_search(queries, corpus, 8, backend="faiss")
     assert [[h.corpus_id for h in row] for row in ours] == [[h.corpus_id for h in row] for row in theirs]
-    assert np.allclose([[h.score for h in row] for row in ours], [[h.score for h in row] for row in theirs], atol=1e-5)
+    assert np.allclose(
+        [[h.score for h in row] for row in ours], [[h.score for h in row] for row in theirs], atol=1e-5
+    )

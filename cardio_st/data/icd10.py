@@ -61,7 +61,7 @@ def is_held_out(code: str) -> bool:
 
 
 def split_of(code: str) -> Literal["train", "test"]:
-    """``"test"`` for a held-out code (see [is_held_out][cardio_st.data.icd10.is_held_out]), else ``"train"``."""
+    """``"test"`` for a held-out code ([is_held_out][cardio_st.data.icd10.is_held_out]), else ``"train"``."""
     return "test" if is_held_out(code) else "train"
 
 
@@ -130,9 +130,7 @@ def _data_dir() -> Path:
     # find_spec locates the package without running its __init__, which parses the whole tree.
     spec = importlib.util.find_spec("simple_icd_10_cm")
     if spec is None or spec.origin is None:
-        raise CardioSTError(
-            "simple-icd-10-cm is not installed: pip install simple-icd-10-cm", exit_code=1
-        )
+        raise CardioSTError("simple-icd-10-cm is not installed: pip install simple-icd-10-cm", exit_code=1)
     return Path(spec.origin).parent / "data"
 
 

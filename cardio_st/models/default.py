@@ -73,7 +73,9 @@ def resolve_model(name_or_path: str | os.PathLike | None = None) -> ModelSource:
     name = DEFAULT_MODEL if name_or_path in (None, "", "default") else os.fspath(name_or_path)
     embedded = embedded_models()
     path = Path(name).expanduser()
-    if name in embedded and not path.is_dir():  # a local folder of that name wins, as in sentence-transformers
+    if (
+        name in embedded and not path.is_dir()
+    ):  # a local folder of that name wins, as in sentence-transformers
         if not (embedded[name] / "modules.json").is_file():
             raise CardioSTError(
                 f"the embedded model {name!r} is missing from its package: "
