@@ -287,8 +287,15 @@ def build_index(
         if not same_plan:
             logger.warning("discarding %s: it was started for other texts or another model", partial)
             shutil.rmtree(partial)
-    partial.mkdir(parents=True, exist_ok=True)
-    _atomic_write(plan_file, lambda tmp: tmp.write_text(json.dumps({"plan": plan, "total": len(texts)})))
+    try:
+        partial.mkdir(parents=True, exist_ok=True)
+        _atomic_write(plan_file, lambda tmp: tmp.write_text(json.dumps({"plan": plan, "total": len(texts)})))
+    except OSError as error:
+        raise CardioSTError(
+            f"cannot write the index to {path.parent} ({error.strerror or error}): choose a writable "
+            "folder (for cached indexes, set CARDIO_ST_CACHE)",
+            exit_code=1,
+        ) from error
 
     # Stable longest-first order, as model.encode sorts internally.
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))

@@ -157,3 +157,10 @@ def test_empty_and_mismatched_inputs_are_named(tiny_qwen3, tmp_path):
         build_index(tiny_qwen3, [], [], tmp_path / "i.safetensors", key="k")
     with pytest.raises(ValueError, match="2 texts but 1 ids"):
         build_index(tiny_qwen3, ["a", "b"], ["x"], tmp_path / "i.safetensors", key="k")
+
+
+def test_unwritable_destination_names_the_fix(tiny_qwen3, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    with pytest.raises(CardioSTError, match="cannot write the index .* set CARDIO_ST_CACHE"):
+        _build(tiny_qwen3, blocker / "indexes" / "i.safetensors")
