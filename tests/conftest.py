@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import atexit
 import copy
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
+# Before anything imports huggingface_hub: no network, and a private Hub cache that fixtures fill
+# with tiny models under Hub ids (the code path of a real download, offline).
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_HUB_CACHE"] = HUB_CACHE = tempfile.mkdtemp(prefix="cardio-st-hub-cache-")
+atexit.register(shutil.rmtree, HUB_CACHE, ignore_errors=True)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+TINY_QWEN3_ID = "cardio-st-tests/tiny-qwen3"
+MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 @pytest.fixture(autouse=True)
@@ -28,6 +38,22 @@ def tiny_qwen3_path(tmp_path_factory) -> Path:
     from tiny_models import build_tiny_qwen3
 
     return build_tiny_qwen3(tmp_path_factory.mktemp("tiny-qwen3"))
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_hub_id(tiny_qwen3_path) -> str:
+    """The tiny Qwen3's Hugging Face folder, resolvable offline as the Hub id ``cardio-st-tests/tiny-qwen3``."""
+    from tiny_models import publish_to_hub_cache
+
+    return publish_to_hub_cache(tiny_qwen3_path.parent / "hf", TINY_QWEN3_ID, Path(HUB_CACHE))
+
+
+@pytest.fixture(scope="session")
+def minilm_hub_id(minilm_path) -> str:
+    """The embedded all-MiniLM-L6-v2, resolvable offline under its real Hub id."""
+    from tiny_models import publish_to_hub_cache
+
+    return publish_to_hub_cache(minilm_path, MINILM_ID, Path(HUB_CACHE))
 
 
 @pytest.fixture(scope="session")

@@ -146,3 +146,46 @@ def test_scope_all_shows_an_eta_and_resumes_after_being_killed(tiny_qwen3_path, 
     expected = model.encode_document([index.texts[i] for i in sample], convert_to_tensor=True)
     assert torch.allclose(index.embeddings[sample], expected, atol=1e-5)
     assert not list(tmp_path.glob("indexes/*.partial"))
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--data", "/no/such/data"], "--data /no/such/data does not exist"),
+        (["--quantize", "2bit"], "--quantize must be 8bit, 4bit or none"),
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--temperature", "0"], "--temperature, --lr and --epochs must be positive"),
+    ],
+)
+def test_train_bad_input_is_one_line(tmp_path, extra, message):
+    (tmp_path / "data.parquet").write_bytes(b"")
+    args = [
+        "train",
+        "--base",
+        "org/model",
+        "--data",
+        str(tmp_path / "data.parquet"),
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    result = runner.invoke(app, args + extra)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().startswith("error: ") and message in result.stderr
+
+
+def test_train_refuses_to_overwrite_a_finished_model(tmp_path):
+    (tmp_path / "out" / "final").mkdir(parents=True)
+    (tmp_path / "data.parquet").write_bytes(b"")
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--base",
+            "org/model",
+            "--data",
+            str(tmp_path / "data.parquet"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
+    assert result.exit_code == 2 and "already holds a trained model: pass --overwrite" in result.stderr

@@ -21,8 +21,8 @@ _CORPUS = [
 ]
 
 
-def build_tokenizer(folder: Path):
-    """A byte-level BPE tokenizer (Qwen3's kind) that appends EOS and pads on the left."""
+def build_tokenizer(folder: Path, *, append_eos: bool = True, vocab_size: int = 400):
+    """A byte-level BPE tokenizer (Qwen3's kind) that pads on the left and, by default, appends EOS."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -30,13 +30,16 @@ def build_tokenizer(folder: Path):
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        vocab_size=vocab_size, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
     )
     tokenizer.train_from_iterator(_CORPUS * 4, trainer)
     eos_id = tokenizer.token_to_id(EOS)
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single=f"$A {EOS}", pair=f"$A {EOS} $B:1 {EOS}:1", special_tokens=[(EOS, eos_id)]
-    )
+    if append_eos:
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single=f"$A {EOS}", pair=f"$A {EOS} $B:1 {EOS}:1", special_tokens=[(EOS, eos_id)]
+        )
+    else:  # as Qwen2/Qwen3 chat tokenizers ship: byte-level offsets only, no EOS
+        tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, eos_token=EOS, pad_token=EOS, padding_side="left", model_max_length=128
     )
@@ -44,9 +47,12 @@ def build_tokenizer(folder: Path):
     return fast
 
 
-def build_tiny_qwen3(folder: Path, *, seed: int = 0) -> Path:
-    """Save a 2-layer, 32-wide random Qwen3 as a sentence-transformers folder: Transformer ->
-    last-token Pooling -> Normalize, left padding, EOS appended by the tokenizer."""
+def build_tiny_qwen3(
+    folder: Path, *, seed: int = 0, hidden_size: int = 64, append_eos: bool = True, vocab_size: int = 400
+) -> Path:
+    """Save a 2-layer random Qwen3 (64 wide by default: the smallest width whose projections
+    bitsandbytes' 4-bit CPU kernels accept, blocks of 64) as a sentence-transformers folder:
+    Transformer -> last-token Pooling -> Normalize, left padding, EOS appended by the tokenizer."""
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Normalize, Transformer
@@ -55,15 +61,15 @@ def build_tiny_qwen3(folder: Path, *, seed: int = 0) -> Path:
 
     folder = Path(folder)
     hf_folder = folder / "hf"
-    tokenizer = build_tokenizer(hf_folder)
+    tokenizer = build_tokenizer(hf_folder, append_eos=append_eos, vocab_size=vocab_size)
     config = Qwen3Config(
         vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        head_dim=8,
+        head_dim=hidden_size // 4,
         max_position_embeddings=256,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
@@ -77,3 +83,21 @@ def build_tiny_qwen3(folder: Path, *, seed: int = 0) -> Path:
     st_folder = folder / "st"
     model.save(str(st_folder))
     return st_folder
+
+
+def publish_to_hub_cache(folder: Path, repo_id: str, cache: Path) -> str:
+    """Place a model folder in a Hugging Face Hub cache as if downloaded from ``repo_id``.
+
+    With ``HF_HUB_OFFLINE=1`` and ``HF_HUB_CACHE=cache``, ``from_pretrained(repo_id)`` then resolves
+    it the way it resolves a real download: the code path of a Hub id, without network.
+    """
+    import shutil
+
+    revision = "0" * 40
+    repo = Path(cache) / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / revision
+    if not snapshot.exists():
+        shutil.copytree(folder, snapshot)
+        (repo / "refs").mkdir(parents=True, exist_ok=True)
+        (repo / "refs" / "main").write_text(revision)
+    return repo_id

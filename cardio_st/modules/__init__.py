@@ -1,0 +1,24 @@
+"""Building blocks that plug into sentence-transformers and save as its own module types.
+
+- [eos_pooling][cardio_st.modules.eos_pooling.eos_pooling]: last-token pooling with a guaranteed EOS.
+- [lora_transformer][cardio_st.modules.lora_transformer.lora_transformer]: a Transformer with a LoRA
+  adapter over an optional 8-bit / 4-bit base; [merge_lora][cardio_st.modules.lora_transformer.merge_lora].
+"""
+
+from cardio_st.modules.eos_pooling import appends_eos, ensure_eos, eos_pooling
+from cardio_st.modules.lora_transformer import (
+    base_model_hub_id,
+    lora_transformer,
+    merge_lora,
+    quantization_config,
+)
+
+__all__ = [
+    "appends_eos",
+    "base_model_hub_id",
+    "ensure_eos",
+    "eos_pooling",
+    "lora_transformer",
+    "merge_lora",
+    "quantization_config",
+]

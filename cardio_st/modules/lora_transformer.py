@@ -1,0 +1,259 @@
+"""A sentence-transformers ``Transformer`` with a PEFT LoRA adapter, over an optional 8-bit or 4-bit
+base, and its merge into full weights. Leaves out training loops and pooling (see the recipe).
+
+Why functions that return built-in modules, not a subclass: sentence-transformers records each
+module's class in ``modules.json`` and loads classes outside its namespace only with
+``trust_remote_code=True``. A ``Transformer`` whose model carries a PEFT adapter already saves
+as an adapter-only folder that ``SentenceTransformer(path)`` reloads, so the set-up (quantization,
+k-bit preparation, LoRA config, fp32 adapter weights, the base's Hub id) is done here, once, and
+the saved model needs nothing from cardio-st.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from cardio_st.errors import CardioSTError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Transformer
+
+__all__ = ["base_model_hub_id", "lora_transformer", "merge_lora", "quantization_config"]
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+_CACHE_FOLDER = re.compile(r"models--([^/\\]+?)--([^/\\]+)")
+
+
+def base_model_hub_id(model_name_or_path: str, base_model_id: str | None = None) -> str:
+    """The Hugging Face Hub id to record as an adapter's base model.
+
+    An adapter-only checkpoint is only loadable by others if its ``base_model_name_or_path`` is a
+    Hub id, never a path on the machine that trained it. Taken from ``base_model_id`` if given,
+    else from ``model_name_or_path`` when that is a Hub id or a folder inside the Hugging Face
+    cache (``.../models--org--name/snapshots/...``).
+
+    Raises:
+        CardioSTError: for a local folder with no known Hub id, or an invalid id.
+    """
+    if base_model_id is not None:
+        if not _HUB_ID.match(base_model_id):
+            raise CardioSTError(f"base_model_id {base_model_id!r} is not a Hugging Face Hub id (org/name)")
+        return base_model_id
+    if not os.path.isdir(model_name_or_path):
+        if _HUB_ID.match(model_name_or_path):
+            return model_name_or_path
+        raise CardioSTError(f"{model_name_or_path!r} is neither a local folder nor a Hub id (org/name)")
+    match = _CACHE_FOLDER.search(str(Path(model_name_or_path).resolve()))
+    if match:
+        return f"{match.group(1)}/{match.group(2)}"
+    raise CardioSTError(
+        f"{model_name_or_path} is a local folder: a LoRA checkpoint must name its base model by Hub id "
+        "so that others can load it; pass base_model_id='org/name' (where these weights came from)"
+    )
+
+
+def _check_bitsandbytes(quantization: str) -> None:
+    import torch
+
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise CardioSTError(
+            f"{quantization} loading needs bitsandbytes: pip install bitsandbytes (or use quantization=None)"
+        )
+    if torch.cuda.is_available():
+        return
+    version = tuple(int(part) for part in re.findall(r"\d+", metadata.version("bitsandbytes"))[:2])
+    if version < (0, 48):
+        raise CardioSTError(
+            f"{quantization} loading without a CUDA GPU needs bitsandbytes >= 0.48 (installed: "
+            f"{metadata.version('bitsandbytes')}): pip install -U bitsandbytes, or run on a GPU"
+        )
+
+
+def quantization_config(quantization: Literal["8bit", "4bit"] | None):
+    """The ``BitsAndBytesConfig`` for a quantized base, or None.
+
+    ``"8bit"``: LLM.int8() as in CardioEmbed. ``"4bit"``: NF4 with double quantization (QLoRA),
+    computing in bf16 on a GPU and fp32 on a CPU.
+    """
+    if quantization is None:
+        return None
+    if quantization not in ("8bit", "4bit"):
+        raise CardioSTError(f"unknown quantization {quantization!r}: use '8bit', '4bit' or None")
+    _check_bitsandbytes(quantization)
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    if quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    compute_dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute_dtype,
+    )
+
+
+def _restore_only_the_adapter(model) -> None:
+    """Make ``load_state_dict`` leave a quantized base alone and restore only the adapter.
+
+    When the trainer resumes from a checkpoint, sentence-transformers reloads the checkpoint (its
+    base comes back unquantized, in float) and copies that state dict into the model being
+    trained. Copied into 8-bit storage, float weights are cast to int8 (0.02 becomes 0) and the
+    quantization scales are lost: the resumed run would train on a destroyed base. The base is
+    frozen, so the checkpoint's copy of it carries nothing new; these hooks drop it on load.
+    """
+    prefixes: list[str] = []
+
+    def drop_base(
+        module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
+        prefixes.append(prefix)
+        for key in [k for k in state_dict if k.startswith(prefix) and "lora_" not in k]:
+            del state_dict[key]
+
+    def forgive_missing_base(module, incompatible_keys):
+        while prefixes:
+            prefix = prefixes.pop()
+            incompatible_keys.missing_keys[:] = [
+                k for k in incompatible_keys.missing_keys if not (k.startswith(prefix) and "lora_" not in k)
+            ]
+
+    model.register_load_state_dict_pre_hook(drop_base)
+    model.register_load_state_dict_post_hook(forgive_missing_base)
+
+
+def lora_transformer(
+    model_name_or_path: str,
+    *,
+    base_model_id: str | None = None,
+    r: int = 16,
+    lora_alpha: int = 32,
+    lora_dropout: float = 0.05,
+    target_modules: str | Sequence[str] = "all-linear",
+    quantization: Literal["8bit", "4bit"] | None = None,
+    dtype: Any = None,
+    max_seq_length: int | None = None,
+    gradient_checkpointing: bool = False,
+    model_kwargs: dict[str, Any] | None = None,
+    **transformer_kwargs: Any,
+) -> Transformer:
+    """A ``Transformer`` whose Hugging Face model (encoder or decoder) carries a trainable LoRA adapter.
+
+    Defaults are CardioEmbed's: r=16, alpha=32, dropout 0.05, on every linear projection of the
+    attention and MLP blocks (``"all-linear"``; a bare ``AutoModel`` has no output head), adapter
+    weights in fp32 whatever the base dtype.
+
+    Args:
+        model_name_or_path: Hub id or local folder of the base model.
+        base_model_id: Hub id to record as the base in the saved adapter; needed when
+            ``model_name_or_path`` is a local folder outside the Hugging Face cache.
+        r: LoRA rank.
+        lora_alpha: LoRA scaling numerator (the update is scaled by ``lora_alpha / r``).
+        lora_dropout: Dropout on the adapter's input.
+        target_modules: ``"all-linear"`` or module names, e.g. ``["q_proj", "v_proj"]``.
+        quantization: ``"8bit"``, ``"4bit"`` or None: load the base through bitsandbytes and prepare
+            it with ``peft.prepare_model_for_kbit_training``.
+        dtype: Base weights dtype (e.g. ``torch.bfloat16``); None keeps the checkpoint's.
+        max_seq_length: Tokens per text (longer texts are truncated).
+        gradient_checkpointing: Trade compute for activation memory.
+        model_kwargs: More ``from_pretrained`` arguments for the base.
+        **transformer_kwargs: Passed to sentence-transformers' ``Transformer``.
+
+    Returns:
+        A sentence-transformers ``Transformer`` with the adapter active and only its weights trainable.
+        Saving the model writes an adapter-only checkpoint (``adapter_model.safetensors``).
+
+    Note:
+        Quantization is not saved: ``SentenceTransformer(path)`` reloads the base in full
+        precision with the adapter on top. Pass ``model_kwargs={"quantization_config": ...}`` to
+        reload it quantized, or [merge_lora][cardio_st.modules.lora_transformer.merge_lora] it.
+    """
+    import torch
+    from peft import LoraConfig, prepare_model_for_kbit_training
+    from sentence_transformers.base.modules import Transformer
+
+    if r < 1 or lora_alpha <= 0 or not 0 <= lora_dropout < 1:
+        raise CardioSTError(f"invalid LoRA settings r={r}, alpha={lora_alpha}, dropout={lora_dropout}")
+    hub_id = base_model_hub_id(model_name_or_path, base_model_id)
+    kwargs = dict(model_kwargs or {})
+    config = quantization_config(quantization)
+    if config is not None:
+        kwargs["quantization_config"] = config
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    transformer = Transformer(
+        model_name_or_path, model_kwargs=kwargs, max_seq_length=max_seq_length, **transformer_kwargs
+    )
+    model = transformer.auto_model
+    if config is not None:
+        prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+        _restore_only_the_adapter(model)
+    elif gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    targets = target_modules if isinstance(target_modules, str) else list(target_modules)
+    model.add_adapter(
+        LoraConfig(r=r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=targets, bias="none")
+    )
+    for adapter in model.peft_config.values():
+        adapter.base_model_name_or_path = hub_id
+    for name, parameter in model.named_parameters():
+        if "lora_" in name:
+            parameter.data = parameter.data.to(torch.float32)
+    return transformer
+
+
+def _transformers_of(model: SentenceTransformer | Transformer) -> list[Transformer]:
+    from sentence_transformers.base.modules import Transformer
+
+    if isinstance(model, Transformer):
+        return [model]
+    return [module for module in model.modules() if isinstance(module, Transformer)]
+
+
+def merge_lora(model: SentenceTransformer | Transformer) -> SentenceTransformer | Transformer:
+    """Fold every LoRA adapter of ``model`` into its base weights, in place, for serving.
+
+    Afterwards the model has no adapter and saves full weights that any tool loads without PEFT;
+    its embeddings equal the adapted model's (up to float rounding).
+
+    Raises:
+        CardioSTError: if the model has no adapter, or its base is quantized (merging into 8-bit or
+            4-bit weights loses the adapter's precision: reload the adapter folder with
+            ``SentenceTransformer(path)``, which loads the base unquantized, then merge).
+    """
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    merged = 0
+    for transformer in _transformers_of(model):
+        auto_model = transformer.auto_model
+        if not getattr(auto_model, "peft_config", None):
+            continue
+        if getattr(auto_model, "is_quantized", False) or getattr(auto_model, "is_loaded_in_8bit", False):
+            raise CardioSTError(
+                "cannot merge LoRA into a quantized base without losing precision: save the model, reload "
+                "it with SentenceTransformer(path) (the base loads unquantized), then merge"
+            )
+        layers = [
+            (name, module)
+            for name, module in auto_model.named_modules()
+            if isinstance(module, BaseTunerLayer)
+        ]
+        for _, layer in layers:
+            layer.merge()
+        auto_model.delete_adapter(list(auto_model.peft_config))
+        for name, layer in layers:
+            parent_name, _, child = name.rpartition(".")
+            parent = auto_model.get_submodule(parent_name) if parent_name else auto_model
+            setattr(parent, child, layer.get_base_layer())
+        merged += 1
+    if not merged:
+        raise CardioSTError("the model has no LoRA adapter to merge")
+    return model

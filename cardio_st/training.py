@@ -1,0 +1,323 @@
+"""Contrastive training through the standard SentenceTransformerTrainer with CardioEmbed's defaults:
+data checks, a held-out retrieval evaluator, checkpoints and resume, a stop on a NaN or infinite
+loss, and negatives gathered across processes. Leaves out model building (cardio_st.models).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cardio_st.errors import CardioSTError
+
+if TYPE_CHECKING:
+    from datasets import Dataset, DatasetDict
+    from sentence_transformers import SentenceTransformer
+
+__all__ = [
+    "PAPER_DEFAULTS",
+    "NonFiniteLossError",
+    "TrainResult",
+    "load_pairs",
+    "retrieval_evaluator",
+    "train",
+]
+
+logger = logging.getLogger(__name__)
+
+#: CardioEmbed's training hyperparameters (arXiv 2511.10930).
+PAPER_DEFAULTS = {
+    "epochs": 2,
+    "batch_size": 128,
+    "lr": 2e-4,
+    "warmup_ratio": 0.1,
+    "scheduler": "cosine",
+    "temperature": 0.05,
+    "max_length": 128,
+}
+
+_EVAL_SPLITS = ("validation", "valid", "dev", "eval")
+_FILE_FORMATS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite; raised before that step updates any weight."""
+
+
+def _read(path: Path) -> DatasetDict:
+    from datasets import DatasetDict, load_dataset, load_from_disk
+
+    if path.is_dir() and ((path / "dataset_dict.json").is_file() or (path / "dataset_info.json").is_file()):
+        data = load_from_disk(str(path))
+        return data if isinstance(data, DatasetDict) else DatasetDict({"train": data})
+    files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.suffix in _FILE_FORMATS)
+    formats = {_FILE_FORMATS.get(p.suffix) for p in files}
+    if not files or None in formats or len(formats) != 1:
+        raise CardioSTError(
+            f"{path}: expected a dataset saved with save_to_disk, or .parquet / .jsonl / .csv files of one format"
+        )
+    by_split: dict[str, list[str]] = {}
+    for file in files:
+        split = next((s for s in ("train", *_EVAL_SPLITS, "test") if file.stem.startswith(s)), "train")
+        by_split.setdefault(split, []).append(str(file))
+    return load_dataset(formats.pop(), data_files=by_split)
+
+
+def _check_columns(dataset: Dataset, name: str) -> Dataset:
+    text_columns = [
+        c
+        for c, feature in dataset.features.items()
+        if getattr(feature, "dtype", None) in ("string", "large_string")
+    ]
+    if {"anchor", "positive"} <= set(text_columns):
+        # sentence-transformers' naming: anchor, positive, negative[_1, _2, ...]; other columns are metadata.
+        text_columns = ["anchor", "positive", *(c for c in text_columns if c.startswith("negative"))]
+    dropped = [c for c in dataset.column_names if c not in text_columns]
+    if len(text_columns) < 2:
+        raise CardioSTError(
+            f"{name} has text columns {text_columns}: need (anchor, positive[, negative ...]) text columns, in that order"
+        )
+    if dropped:
+        logger.warning("%s: training on %s, ignoring %s", name, text_columns, dropped)
+        dataset = dataset.select_columns(text_columns)
+    for column in text_columns:
+        for row, value in enumerate(dataset[column]):
+            if value is None or not str(value).strip():
+                raise CardioSTError(f"{name}, row {row}: column {column!r} is empty; remove or fill the row")
+    return dataset
+
+
+def load_pairs(path: str | os.PathLike, *, eval_fraction: float = 0.05, seed: int = 42) -> DatasetDict:
+    """Read training pairs or triplets and pick the held-out split used for evaluation.
+
+    Accepts a ``datasets`` folder (``save_to_disk``; a Dataset or a DatasetDict) or ``.parquet``,
+    ``.jsonl`` or ``.csv`` files (a file or a folder; files named ``train*``, ``validation*``,
+    ``dev*`` or ``test*`` become those splits). Columns named ``anchor``, ``positive`` and
+    ``negative*`` are used in that order, other columns (e.g. ``source``) ignored; without those
+    names, every text column is used in order: anchor, positive, then negatives.
+
+    The evaluation split is ``validation`` / ``dev`` when present (never ``test``: that is for
+    the final report). Otherwise ``eval_fraction`` of the rows is held out at random (seeded);
+    prefer a split by source, as ``cardio-st prepare`` makes, when rows can be near-duplicates.
+
+    Returns:
+        A ``DatasetDict`` with ``train`` and ``eval``.
+    """
+    from datasets import DatasetDict
+
+    path = Path(path)
+    if not path.exists():
+        raise CardioSTError(f"training data {path} does not exist")
+    data = _read(path)
+    if "train" not in data:
+        raise CardioSTError(f"{path} has splits {list(data)}, none named 'train'")
+    train_split = _check_columns(data["train"], f"{path} [train]")
+    eval_name = next((s for s in _EVAL_SPLITS if s in data), None)
+    if eval_name is not None:
+        eval_split = _check_columns(data[eval_name], f"{path} [{eval_name}]")
+    elif eval_fraction > 0 and len(train_split) >= 4:
+        parts = train_split.train_test_split(test_size=eval_fraction, seed=seed)
+        train_split, eval_split = parts["train"], parts["test"]
+        logger.warning(
+            "%s has no validation split: holding out %d random rows for evaluation", path, len(eval_split)
+        )
+    else:
+        return DatasetDict({"train": train_split})
+    return DatasetDict({"train": train_split, "eval": eval_split})
+
+
+def retrieval_evaluator(dataset: Dataset, name: str = "held-out", batch_size: int = 32):
+    """CardioEmbed's protocol: each anchor retrieves its positive among all positives of ``dataset``.
+
+    A sentence-transformers ``InformationRetrievalEvaluator`` (queries through ``encode_query``,
+    passages through ``encode_document``) reporting accuracy@1/5/10, MRR@10 and nDCG@10.
+    """
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    anchor, positive = dataset.column_names[:2]
+    corpus: dict[str, str] = {}
+    ids_by_text: dict[str, str] = {}
+    queries, relevant = {}, {}
+    for row, (query, passage) in enumerate(zip(dataset[anchor], dataset[positive])):
+        if passage not in ids_by_text:
+            ids_by_text[passage] = f"d{len(corpus)}"
+            corpus[ids_by_text[passage]] = passage
+        queries[f"q{row}"] = query
+        relevant[f"q{row}"] = {ids_by_text[passage]}
+    return InformationRetrievalEvaluator(
+        queries,
+        corpus,
+        relevant,
+        name=name,
+        accuracy_at_k=[1, 5, 10],
+        precision_recall_at_k=[1, 5, 10],
+        mrr_at_k=[10],
+        ndcg_at_k=[10],
+        map_at_k=[10],
+        batch_size=batch_size,
+        show_progress_bar=False,
+    )
+
+
+@dataclass
+class TrainResult:
+    """What a [train][cardio_st.training.train] run produced.
+
+    Attributes:
+        final_dir: The trained model (a sentence-transformers folder).
+        steps: Optimisation steps done in total.
+        resumed_from: The checkpoint the run resumed from, if any.
+        seconds: Wall time of this run.
+        metrics: Held-out metrics of the final model (empty without an eval split).
+    """
+
+    final_dir: str
+    steps: int
+    resumed_from: str | None
+    seconds: float
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def _world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def train(
+    model: SentenceTransformer,
+    data: DatasetDict,
+    output_dir: str | os.PathLike,
+    *,
+    epochs: float = PAPER_DEFAULTS["epochs"],
+    batch_size: int = PAPER_DEFAULTS["batch_size"],
+    lr: float = PAPER_DEFAULTS["lr"],
+    warmup_ratio: float = PAPER_DEFAULTS["warmup_ratio"],
+    scheduler: str = PAPER_DEFAULTS["scheduler"],
+    temperature: float = PAPER_DEFAULTS["temperature"],
+    symmetric: bool = False,
+    mini_batch_size: int | None = None,
+    matryoshka_dims: list[int] | None = None,
+    seed: int = 42,
+    max_steps: int = -1,
+    save_steps: int | None = None,
+    save_total_limit: int | None = 3,
+    logging_steps: int = 10,
+    resume: bool = True,
+    show_progress: bool = True,
+    callbacks: list[Any] | None = None,
+) -> TrainResult:
+    """Train ``model`` with temperature InfoNCE through ``SentenceTransformerTrainer``.
+
+    Defaults are CardioEmbed's: 2 epochs, batch 128, learning rate 2e-4 with 10% linear warm-up
+    then cosine decay, temperature 0.05, in-batch plus hard negatives, and the no-duplicates
+    batch sampler (no in-batch negative is a copy of a positive). Checkpoints go to
+    ``output_dir/checkpoint-N`` every ``save_steps`` steps (default: 10 per run); the final model
+    to ``output_dir/final``. A run started again on the same ``output_dir`` resumes from the last
+    checkpoint (``resume=False`` starts over).
+
+    Under ``torchrun`` / ``accelerate launch`` the same call trains with one process per device
+    and gathers every process's positives and negatives into each loss (``gloo`` on CPUs).
+
+    Raises:
+        CardioSTError: when the loss becomes NaN or infinite (naming the step and the last
+            checkpoint; the step's update is not applied) or the data is unusable.
+    """
+    import torch
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from cardio_st.losses import CachedInfoNCELoss, InfoNCELoss
+
+    output_dir = Path(output_dir)
+    distributed = _world_size() > 1
+    if mini_batch_size:
+        loss = CachedInfoNCELoss(
+            model, temperature, symmetric, mini_batch_size=mini_batch_size, gather_across_devices=distributed
+        )
+    else:
+        loss = InfoNCELoss(model, temperature, symmetric, gather_across_devices=distributed)
+    if matryoshka_dims:
+        loss = MatryoshkaLoss(model, loss, matryoshka_dims)
+
+    per_epoch = math.ceil(len(data["train"]) / (batch_size * _world_size()))
+    total = max_steps if max_steps > 0 else math.ceil(per_epoch * epochs)
+    save_steps = save_steps or max(1, total // 10)
+    evaluator = retrieval_evaluator(data["eval"], batch_size=min(batch_size, 64)) if "eval" in data else None
+    cuda = torch.cuda.is_available()
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(output_dir),
+        num_train_epochs=epochs,
+        max_steps=max_steps,
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=min(batch_size, 64),
+        learning_rate=lr,
+        warmup_steps=warmup_ratio,
+        lr_scheduler_type=scheduler,
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        seed=seed,
+        data_seed=seed,
+        save_strategy="steps",
+        save_steps=save_steps,
+        save_total_limit=save_total_limit,
+        eval_strategy="steps" if evaluator is not None else "no",
+        eval_steps=save_steps,
+        logging_steps=logging_steps,
+        logging_nan_inf_filter=False,
+        report_to=[],
+        disable_tqdm=not show_progress,
+        use_cpu=not cuda,
+        ddp_backend=None if cuda else ("gloo" if distributed else None),
+        ddp_find_unused_parameters=False,
+        bf16=cuda and torch.cuda.is_bf16_supported(),
+        dataloader_drop_last=distributed,
+    )
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=args,
+        train_dataset=data["train"],
+        eval_dataset=data.get("eval"),
+        loss=loss,
+        evaluator=evaluator,
+        callbacks=callbacks,
+    )
+
+    def stop_on_non_finite(module, inputs, output):
+        values = list(output.values()) if isinstance(output, dict) else [output]
+        if not all(torch.isfinite(value).all() for value in values if isinstance(value, torch.Tensor)):
+            step = trainer.state.global_step
+            where = f"at step {step + 1}" if model.training else f"while evaluating after step {step}"
+            raise NonFiniteLossError(f"the loss became {float(sum(values))} {where}")
+
+    loss.register_forward_hook(stop_on_non_finite)
+
+    last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() and resume else None
+    if last:
+        logger.warning("resuming from %s (pass resume=False / --overwrite to start over)", last)
+    started = time.perf_counter()
+    try:
+        trainer.train(resume_from_checkpoint=last)
+    except NonFiniteLossError as error:
+        previous = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+        raise CardioSTError(
+            f"training stopped: {error}; nothing from that step was applied. Last checkpoint: "
+            f"{previous or 'none yet'}. Lower the learning rate (now {lr}), check the data for empty "
+            "or garbled rows, or train in fp32",
+            exit_code=1,
+        ) from None
+    seconds = time.perf_counter() - started
+    final_dir = output_dir / "final"
+    trainer.save_model(str(final_dir))
+    metrics: dict[str, float] = {}
+    if evaluator is not None:
+        metrics = {key: float(value) for key, value in evaluator(model).items()}
+    result = TrainResult(str(final_dir), trainer.state.global_step, last, round(seconds, 2), metrics)
+    if trainer.is_world_process_zero():
+        (output_dir / "train_summary.json").write_text(json.dumps(asdict(result), indent=2))
+    return result
