@@ -184,7 +184,8 @@ def train(
     data: Annotated[
         str,
         typer.Option(
-            help="Pairs/triplets: a save_to_disk folder, or .parquet/.jsonl/.csv files (anchor, positive[, negative...])."
+            help="Pairs/triplets: a save_to_disk folder, or .parquet/.jsonl/.csv files "
+            "(anchor, positive[, negative...])."
         ),
     ],
     out: Annotated[str, typer.Option(help="Output folder: checkpoints, then the model in OUT/final.")],

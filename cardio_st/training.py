@@ -60,7 +60,8 @@ def _read(path: Path) -> DatasetDict:
     formats = {_FILE_FORMATS.get(p.suffix) for p in files}
     if not files or None in formats or len(formats) != 1:
         raise CardioSTError(
-            f"{path}: expected a dataset saved with save_to_disk, or .parquet / .jsonl / .csv files of one format"
+            f"{path}: expected a dataset saved with save_to_disk, or .parquet / .jsonl / .csv files "
+            "of one format"
         )
     by_split: dict[str, list[str]] = {}
     for file in files:
@@ -81,7 +82,8 @@ def _check_columns(dataset: Dataset, name: str) -> Dataset:
     dropped = [c for c in dataset.column_names if c not in text_columns]
     if len(text_columns) < 2:
         raise CardioSTError(
-            f"{name} has text columns {text_columns}: need (anchor, positive[, negative ...]) text columns, in that order"
+            f"{name} has text columns {text_columns}: need (anchor, positive[, negative ...]) text "
+            "columns, in that order"
         )
     if dropped:
         logger.warning("%s: training on %s, ignoring %s", name, text_columns, dropped)

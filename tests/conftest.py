@@ -42,7 +42,7 @@ def tiny_qwen3_path(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_qwen3_hub_id(tiny_qwen3_path) -> str:
-    """The tiny Qwen3's Hugging Face folder, resolvable offline as the Hub id ``cardio-st-tests/tiny-qwen3``."""
+    """The tiny Qwen3's Hugging Face folder, resolvable offline as ``cardio-st-tests/tiny-qwen3``."""
     from tiny_models import publish_to_hub_cache
 
     return publish_to_hub_cache(tiny_qwen3_path.parent / "hf", TINY_QWEN3_ID, Path(HUB_CACHE))
