@@ -295,7 +295,7 @@ def train(
         if not all(torch.isfinite(value).all() for value in values if isinstance(value, torch.Tensor)):
             step = trainer.state.global_step
             where = f"at step {step + 1}" if model.training else f"while evaluating after step {step}"
-            raise NonFiniteLossError(f"the loss became {float(sum(values))} {where}")
+            raise NonFiniteLossError(f"the loss became {float(sum(values).detach())} {where}")
 
     loss.register_forward_hook(stop_on_non_finite)
 

@@ -37,7 +37,7 @@ def test_index_equals_plain_encode_in_original_order(tiny_qwen3, tmp_path):
     expected = tiny_qwen3.encode_document(TEXTS, convert_to_tensor=True)
     assert index.ids == IDS and index.texts == TEXTS
     assert torch.allclose(index.embeddings, expected, atol=1e-5)
-    assert index.metadata["model_fingerprint"] == "k" and index.metadata["dim"] == 32
+    assert index.metadata["model_fingerprint"] == "k" and index.metadata["dim"] == expected.shape[1]
 
 
 def test_save_and_load_round_trip(tmp_path):
@@ -116,7 +116,9 @@ def test_damaged_index_is_reported_not_crashed_on(tmp_path):
 
 
 def test_nan_embeddings_stop_the_build(tiny_qwen3, tmp_path):
-    tiny_qwen3.encode_document = lambda texts, **kwargs: torch.full((len(texts), 32), float("nan"))
+    tiny_qwen3.encode_document = lambda texts, **kwargs: torch.full(
+        (len(texts), tiny_qwen3.get_embedding_dimension()), float("nan")
+    )
     with pytest.raises(CardioSTError, match="NaN or infinite"):
         build_index(tiny_qwen3, TEXTS, IDS, tmp_path / "i.safetensors", key="k", show_progress=False)
 

@@ -6,7 +6,7 @@ sentence-transformers' MultipleNegativesRankingLoss already does (scale = 1 / te
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sentence_transformers.sentence_transformer.losses import (
     CachedMultipleNegativesRankingLoss,
@@ -14,6 +14,9 @@ from sentence_transformers.sentence_transformer.losses import (
 )
 from sentence_transformers.util import cos_sim, similarity_fct_name
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 __all__ = ["CachedInfoNCELoss", "InfoNCELoss"]
 
@@ -48,24 +51,24 @@ def _settings(temperature: float, symmetric: bool) -> dict[str, Any]:
 
 
 class InfoNCELoss(MultipleNegativesRankingLoss):
-    r"""InfoNCE at a temperature: each anchor must pick its positive among all positives and
+    """InfoNCE at a temperature: each anchor must pick its positive among all positives and
     negatives of the batch.
 
-    For anchors $a_i$, positives $p_i$ and hard negatives $n_{i,1..m}$ (batch size $B$), with
-    $s(x, y)$ the cosine similarity and $\tau$ the temperature:
+    For anchors a_i, positives p_i and hard negatives n_i1..n_im (batch size B), s the cosine
+    similarity and T the temperature:
 
-    $$\ell_i = -\log \frac{e^{s(a_i,p_i)/\tau}}{\sum_{j=1}^{B} e^{s(a_i,p_j)/\tau}
-    + \sum_{j=1}^{B}\sum_{k=1}^{m} e^{s(a_i,n_{j,k})/\tau}}$$
+        loss_i = -log( exp(s(a_i, p_i) / T)
+                       / ( sum_j exp(s(a_i, p_j) / T) + sum_j sum_k exp(s(a_i, n_jk) / T) ) )
 
-    and the loss is the mean of $\ell_i$. With ``symmetric=True`` it is the mean of that term and
-    the document-to-query term $-\log e^{s(p_i,a_i)/\tau} / \sum_j e^{s(p_i,a_j)/\tau}$.
+    and the loss is the mean of loss_i. With ``symmetric=True`` it is the mean of that term and
+    the document-to-query term -log( exp(s(p_i, a_i) / T) / sum_j exp(s(p_i, a_j) / T) ).
 
     This is sentence-transformers' ``MultipleNegativesRankingLoss`` at ``scale = 1 / temperature``,
     parameterised the way the CardioEmbed paper states it (temperature 0.05, one hard negative).
 
     Args:
         model: The SentenceTransformer being trained.
-        temperature: Softmax temperature $\tau$ (0.05 in CardioEmbed, i.e. scale 20).
+        temperature: Softmax temperature T (0.05 in CardioEmbed, i.e. scale 20).
         symmetric: Add the document-to-query term (averaged with the query-to-document one).
         similarity_fct: Similarity of two embedding matrices; cosine by default.
         gather_across_devices: Under multi-process training, use every process's positives and
@@ -90,7 +93,7 @@ class InfoNCELoss(MultipleNegativesRankingLoss):
 
     def __init__(
         self,
-        model,
+        model: SentenceTransformer,
         temperature: float = 0.05,
         symmetric: bool = False,
         similarity_fct: Callable[[Tensor, Tensor], Tensor] = cos_sim,
@@ -132,7 +135,7 @@ class CachedInfoNCELoss(CachedMultipleNegativesRankingLoss):
 
     def __init__(
         self,
-        model,
+        model: SentenceTransformer,
         temperature: float = 0.05,
         symmetric: bool = False,
         mini_batch_size: int = 32,

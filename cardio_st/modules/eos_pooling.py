@@ -19,13 +19,14 @@ from cardio_st.errors import CardioSTError
 if TYPE_CHECKING:
     from sentence_transformers.base.modules import Transformer
     from sentence_transformers.sentence_transformer.modules import Pooling
+    from transformers import PreTrainedTokenizerBase
 
 __all__ = ["appends_eos", "ensure_eos", "eos_pooling"]
 
 _PROBE = "atrial fibrillation"
 
 
-def appends_eos(tokenizer, *, max_length: int = 4) -> bool:
+def appends_eos(tokenizer: PreTrainedTokenizerBase, *, max_length: int = 4) -> bool:
     """Whether ``tokenizer`` ends every text with its EOS token, also when it truncates."""
     eos_id = tokenizer.eos_token_id
     if eos_id is None:
@@ -37,7 +38,7 @@ def appends_eos(tokenizer, *, max_length: int = 4) -> bool:
     return short[-1] == eos_id and truncated["input_ids"][-1] == eos_id
 
 
-def ensure_eos(tokenizer, eos_token: str | None = None) -> bool:
+def ensure_eos(tokenizer: PreTrainedTokenizerBase, eos_token: str | None = None) -> bool:
     """Make a fast tokenizer append ``eos_token`` to every text, and keep it after truncation.
 
     Hugging Face fast tokenizers reserve room for the tokens their post-processor adds before
