@@ -95,3 +95,64 @@ def test_billable_counts_of_the_installed_release():
 def test_unknown_split_is_rejected():
     with pytest.raises(CardioSTError, match="unknown split"):
         icd10.load_codes("cardio", split="validation")
+
+
+@pytest.fixture(scope="module")
+def all_pairs():
+    return icd10.icd10_pairs("all")
+
+
+def test_pairs_hold_no_text_of_a_held_out_category(all_pairs):
+    # Given every text that appears only on the held-out side (descriptions and alternative terms)
+    def texts(split):
+        return {
+            t for c in icd10.load_codes("all", split=split) for t in (c.description, *c.alternative_terms)
+        }
+
+    held_out_only = texts("test") - texts("train")
+    assert len(held_out_only) > 30_000
+    # Then none of it reaches any column of any split of the pairs
+    data, _ = all_pairs
+    for split in data.values():
+        for column in split.column_names:
+            assert not set(split[column]) & held_out_only
+
+
+def test_pairs_negatives_are_siblings_never_the_code_itself_or_its_lineage(all_pairs):
+    data, counts = all_pairs
+    train = icd10.load_codes("all", split="train")
+    codes_of: dict[str, set[str]] = {}
+    for code in train:
+        codes_of.setdefault(code.description, set()).add(code.code)
+    assert counts["negatives: sibling"] > 0.85 * (counts["rows: train"] + counts["rows: validation"])
+    assert counts["rows: validation"] > 0 and counts["dropped: not a name"] > 0
+    for split in data.values():
+        for row in split:
+            assert row["negative"] != row["positive"] and row["anchor"] != row["positive"]
+            # (descriptions can be shared, e.g. a heading and its "Other ..." child: one reading must fit)
+            assert any(
+                not (n.startswith(p) or p.startswith(n))
+                for p in codes_of[row["positive"]]
+                for n in codes_of[row["negative"]]
+            )
+    row = data["train"]["anchor"].index("Classical cholera")
+    assert data["train"]["positive"][row] == "Cholera due to Vibrio cholerae 01, biovar cholerae"
+    assert icd10.category_of(next(iter(codes_of[data["train"]["negative"][row]]))) == "A00"
+
+
+def test_validation_pairs_come_from_their_own_categories(all_pairs):
+    data, _ = all_pairs
+    category_of = {c.description: c.category for c in icd10.load_codes("all", split="train")}
+    train_categories = {category_of[p] for p in data["train"]["positive"]}
+    validation_categories = {category_of[p] for p in data["validation"]["positive"]}
+    assert not train_categories & validation_categories
+
+
+def test_eval_set_queries_are_held_out_terms_over_the_whole_code_set():
+    evaluation = icd10.icd10_eval_set("cardio")
+    queries, corpus = evaluation["queries"], evaluation["corpus"]
+    assert len(corpus) == 1427 and len(queries) > 100
+    assert all(icd10.is_held_out(code) for code in queries["code"])
+    assert set(queries["code"]) <= set(corpus["code"])
+    assert any(not icd10.is_held_out(code) for code in corpus["code"])
+    assert not any(icd10._CODE_REFERENCE_RE.search(q) for q in queries["query"])

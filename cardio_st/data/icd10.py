@@ -1,5 +1,6 @@
-"""ICD-10-CM codes, descriptions and alternative terms, read offline from `simple-icd-10-cm`,
-and the project's fixed evaluation split. Leaves out training pairs and benchmarks (built on top).
+"""ICD-10-CM codes, descriptions and alternative terms, read offline from `simple-icd-10-cm`, the
+project's fixed evaluation split, training pairs from its train side and the evaluation set from its
+held-out side. Leaves out metrics and model evaluation (cardio_st.evaluation).
 
 The split is by 3-character **category**, not by code: sibling codes share most of their wording
 ("STEMI of anterior wall" / "STEMI of inferior wall"), so a code-level split would let a model
@@ -11,13 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import random
 import re
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from cardio_st.errors import CardioSTError
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
 
 __all__ = [
     "CIRCULATORY_CHAPTER",
@@ -26,6 +33,8 @@ __all__ = [
     "category_of",
     "chapters",
     "data_release",
+    "icd10_eval_set",
+    "icd10_pairs",
     "is_held_out",
     "load_codes",
     "resolve_scope",
@@ -248,3 +257,157 @@ def load_codes(
         and (code.billable or not billable_only)
         and (split is None or split_of(code.code) == split)
     ]
+
+
+# A note that points at other codes ("any condition in I11.- with any condition in I12.-") is a
+# coding instruction, not a name of the condition.
+_CODE_REFERENCE_RE = re.compile(r"\b[A-Z]\d\d(\.[0-9A-Z-]*)?")
+
+
+def _is_name(term: str, description: str) -> bool:
+    return not _CODE_REFERENCE_RE.search(term) and term.casefold() != description.casefold()
+
+
+def _negative_groups(codes: list[ICD10Code]) -> Callable[[ICD10Code], tuple[str, list[ICD10Code]]]:
+    """A function giving a code's nearest non-empty group of negatives and its kind: the other
+    codes of its category, else its block's other categories, else its chapter's other blocks.
+    A code's ancestors and descendants, and any code with one of their descriptions, are never its
+    negatives: a term of the heading I21.0 also names I21.09."""
+    groups: dict[str, dict[str, list[ICD10Code]]] = {"category": {}, "block": {}, "chapter": {}}
+    for code in codes:
+        for level, members in groups.items():
+            members.setdefault(getattr(code, level), []).append(code)
+
+    def related(a: str, b: str) -> bool:  # one contains the other: I21.0 and I21.09 share a lineage
+        return a.startswith(b) or b.startswith(a)
+
+    def nearest(code: ICD10Code) -> tuple[str, list[ICD10Code]]:
+        family = groups["category"][code.category]
+        # A heading and its "Other ..." child often share a description: keep the lineage's texts out too.
+        lineage = {c.description for c in family if related(c.code, code.code)}
+        siblings = [c for c in family if not related(c.code, code.code) and c.description not in lineage]
+        if siblings:
+            return "sibling", siblings
+        block = [c for c in groups["block"][code.block] if c.category != code.category]
+        if block:
+            return "same block", block
+        return "same chapter", [c for c in groups["chapter"][code.chapter] if c.block != code.block]
+
+    return nearest
+
+
+def icd10_pairs(
+    scope: str = "all",
+    *,
+    negatives: bool = True,
+    validation_fraction: float = 0.1,
+    seed: int = 0,
+) -> tuple[DatasetDict, dict[str, int]]:
+    """Training pairs (alternative term, official description) from the train side of the fixed split.
+
+    Every code (billable or a heading) contributes one row per human-written alternative term:
+    ``anchor`` the term, ``positive`` the code's description and, with ``negatives``, ``negative``
+    the description of a sibling code of the same 3-character category -- the hardest confusion a
+    coder faces ("STEMI of anterior wall" against "STEMI of inferior wall"); never the code's own
+    ancestor or descendant, which the term also names. A code with no sibling takes a code of
+    another category in its block (else its chapter). Terms that merely repeat the description or point
+    at other codes ("any condition in I11.- with ...") are dropped.
+
+    Only train-side categories are read, so no text of a held-out category can appear (the split is
+    by category and negatives never leave the train side). ``validation_fraction`` of the train-side
+    categories (seeded) form the ``validation`` split, so validation terms are unseen categories too.
+
+    Args:
+        scope: ``"all"``, ``"cardio"`` or a chapter (see [resolve_scope][cardio_st.data.icd10.resolve_scope]).
+        negatives: Add the ``negative`` column.
+        validation_fraction: Share of train-side categories held back for validation (0 for none).
+        seed: Seeds the choice of validation categories and of negatives.
+
+    Returns:
+        ``(DatasetDict with train[, validation], counts)``; columns ``anchor``, ``positive``
+        [, ``negative``]; counts of codes, terms, dropped terms, negatives by kind and rows.
+
+    Example:
+        >>> data, counts = icd10_pairs("cardio")
+        >>> data["train"][0]  # doctest: +SKIP
+        {'anchor': 'Mitral (valve) obstruction (rheumatic)', 'positive': 'Rheumatic mitral stenosis', ...}
+    """
+    from datasets import Dataset, DatasetDict
+
+    if not 0 <= validation_fraction < 1:
+        raise CardioSTError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+    codes = load_codes(scope, split="train")
+    rng = random.Random(seed)
+    categories = sorted({code.category for code in codes})
+    validation = set(rng.sample(categories, round(len(categories) * validation_fraction)))
+    nearest = _negative_groups(codes)
+    counts: Counter[str] = Counter(codes=len(codes), categories=len(categories))
+    rows: dict[str, dict[str, list[str]]] = {"train": {}, "validation": {}}
+    seen: set[tuple[str, str]] = set()
+    for code in codes:
+        for term in code.alternative_terms:
+            counts["terms"] += 1
+            if not _is_name(term, code.description):
+                counts["dropped: not a name"] += 1
+                continue
+            if (term, code.description) in seen:
+                counts["dropped: duplicate"] += 1
+                continue
+            seen.add((term, code.description))
+            columns = rows["validation" if code.category in validation else "train"]
+            columns.setdefault("anchor", []).append(term)
+            columns.setdefault("positive", []).append(code.description)
+            if negatives:
+                kind, group = nearest(code)
+                if not group:
+                    raise CardioSTError(
+                        f"no negative for {code.code} in scope {scope!r}: "
+                        "widen the scope or pass negatives=False"
+                    )
+                counts[f"negatives: {kind}"] += 1
+                columns.setdefault("negative", []).append(rng.choice(group).description)
+    data = DatasetDict({name: Dataset.from_dict(columns) for name, columns in rows.items() if columns})
+    for name, split in data.items():
+        counts[f"rows: {name}"] = len(split)
+    order = ("codes", "categories", "terms", "dropped", "negatives", "rows")
+    return data, dict(sorted(counts.items(), key=lambda item: order.index(item[0].split(":")[0])))
+
+
+def icd10_eval_set(scope: str = "all") -> DatasetDict:
+    """The project's ICD-10-CM evaluation set, from the held-out side of the fixed split.
+
+    ``queries``: each alternative term of a held-out **billable** code (``query``, its ``code`` and
+    ``category``), the rephrasings of arXiv 2401.01943's task. ``corpus``: every billable code of the
+    scope, train and held-out side alike (``code``, ``description``, ``category``), because a real
+    search runs over the whole code set. A query is answered right when the nearest description is
+    its code (exact match) or shares its category (category match).
+
+    Example:
+        >>> evaluation = icd10_eval_set("cardio")
+        >>> evaluation["queries"][0]["code"] in set(evaluation["corpus"]["code"])
+        True
+    """
+    from datasets import Dataset, DatasetDict
+
+    corpus = load_codes(scope, billable_only=True)
+    queries: dict[str, list[str]] = {"query": [], "code": [], "category": []}
+    for code in corpus:
+        if not code.held_out:
+            continue
+        for term in dict.fromkeys(code.alternative_terms):
+            if _is_name(term, code.description):
+                queries["query"].append(term)
+                queries["code"].append(code.code)
+                queries["category"].append(code.category)
+    return DatasetDict(
+        {
+            "queries": Dataset.from_dict(queries),
+            "corpus": Dataset.from_dict(
+                {
+                    "code": [c.code for c in corpus],
+                    "description": [c.description for c in corpus],
+                    "category": [c.category for c in corpus],
+                }
+            ),
+        }
+    )
