@@ -30,7 +30,9 @@ def test_example_runs(script, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("module", ["cardio_st.data.icd10", "cardio_st.search", "cardio_st.icd10_search"])
+@pytest.mark.parametrize(
+    "module", ["cardio_st.data.icd10", "cardio_st.data.corpus", "cardio_st.search", "cardio_st.icd10_search"]
+)
 def test_docstring_examples(module):
     failures, tried = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert tried > 0 and failures == 0

@@ -1,1 +1,3 @@
-"""Data: ICD-10-CM codes and the fixed evaluation split (cardio_st.data.icd10)."""
+"""Data: ICD-10-CM codes, the fixed evaluation split and pairs (icd10), clinical texts to sentences
+(corpus), paraphrase generators (paraphrase), triplets (triplets) and the pipelines that chain them
+(prepare)."""

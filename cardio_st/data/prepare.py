@@ -46,11 +46,19 @@ def read_pairs(path: str | os.PathLike) -> list[Pair]:
     formats = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
     path = Path(path)
     if not path.exists():
-        raise CardioSTError(f"{path} does not exist: pass a pairs file or a folder of them")
+        raise CardioSTError(
+            f"{path} does not exist: pass a folder of texts, or a pairs file with --paraphraser none"
+        )
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in formats)
     if not files or any(f.suffix not in formats for f in files):
+        texts = path.suffix in (".txt", ".md", ".pdf") or (
+            path.is_dir() and any(p.suffix in (".txt", ".md", ".pdf") for p in path.rglob("*"))
+        )
         raise CardioSTError(
-            f"{path}: with --paraphraser none, pass .jsonl, .csv or .parquet pairs with anchor and "
+            f"{path} holds texts, and --paraphraser none needs existing pairs: choose a paraphraser "
+            "(--paraphraser openai:URL --model NAME, or hf:MODEL)"
+            if texts
+            else f"{path}: with --paraphraser none, pass .jsonl, .csv or .parquet pairs with anchor and "
             "positive columns (and optionally source)"
         )
     pairs = []

@@ -1,0 +1,162 @@
+"""A fake OpenAI-compatible chat server on 127.0.0.1 for the paraphrase and prepare tests: slow,
+fails about 30% of requests with HTTP 500, drops one connection, and records what it is asked."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from cardio_st.data.paraphrase import DEFAULT_PROMPT
+
+MODEL = "fake-model"
+PREFIX, SUFFIX = DEFAULT_PROMPT.split("{text}")
+DRUGS = [
+    "aspirin",
+    "bisoprolol",
+    "ramipril",
+    "apixaban",
+    "furosemide",
+    "atorvastatin",
+    "digoxin",
+    "amiodarone",
+]
+CONDITIONS = ["stable angina", "heart failure", "atrial fibrillation"]
+SENTENCES = [
+    f"Patient {i} received {5 * (i + 1)} mg of {DRUGS[i % len(DRUGS)]} daily for {CONDITIONS[i % 3]}."
+    for i in range(40)
+]
+SPECIAL = {
+    "Please REFUSE to rewrite this note about warfarin dosing in elderly patients.": "refusal",
+    "Echo shows COPY of normal left ventricular function without wall motion abnormality.": "copy",
+    "The EMPTY answer case concerns a patient with no chest pain at rest.": "empty",
+    "A LONG answer case: mild mitral regurgitation was seen on echo.": "too long",
+}
+
+
+def _fake_answer(text: str) -> str:
+    """What the fake model answers: a reversible rewording, wrapped in the noise real models add."""
+    if "REFUSE" in text:
+        return "I'm sorry, but I cannot help with that request."
+    if "COPY" in text:
+        return f'"{text.lower()}"'
+    if "EMPTY" in text:
+        return "  "
+    if "LONG" in text:
+        return " ".join([text] * 3)
+    body = _reworded(text)
+    variant = int(hashlib.sha256(text.encode()).hexdigest(), 16) % 3
+    if variant == 1:
+        return f'Here is a paraphrase:\n\n"{body}"'
+    if variant == 2:
+        return f"<think>Keep the dose.</think>\n\n{body}\n\nI kept every number."
+    return body
+
+
+def _reworded(text: str) -> str:
+    return "In other words, " + text[0].lower() + text[1:]
+
+
+class FakeServer:
+    """An OpenAI-compatible server on 127.0.0.1: slow, fails about 30% of chat requests with HTTP 500
+    (by a hash of text and attempt number, never from the fourth attempt on), drops the first chat
+    connection without answering, and records every text it is asked for."""
+
+    def __init__(
+        self,
+        *,
+        delay: float = 0.02,
+        models: list[str] | None = (MODEL,),
+        api_key: str | None = None,
+        always_fail: bool = False,
+    ):
+        self.delay, self.models, self.api_key, self.always_fail = delay, models, api_key, always_fail
+        self.asked: list[str] = []
+        self.attempts: Counter[str] = Counter()
+        self.failures = self.drops = 0
+        self.lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status: int, payload: dict) -> None:
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _authorised(self) -> bool:
+                if fake.api_key and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+                    self._send(401, {"error": {"message": "Invalid API key"}})
+                    return False
+                return True
+
+            def do_GET(self):
+                if self.path != "/v1/models" or fake.models is None:
+                    self._send(404, {"error": "Not Found"})
+                elif self._authorised():
+                    self._send(
+                        200, {"object": "list", "data": [{"id": m, "object": "model"} for m in fake.models]}
+                    )
+
+            def do_POST(self):
+                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path != "/v1/chat/completions":
+                    self._send(404, {"error": "Not Found"})
+                    return
+                if not self._authorised():
+                    return
+                if request["model"] != MODEL:
+                    message = f"The model `{request['model']}` does not exist."
+                    self._send(404, {"error": {"message": message, "type": "NotFoundError", "code": 404}})
+                    return
+                assert request["messages"][0]["role"] == "system"
+                text = request["messages"][1]["content"].removeprefix(PREFIX).removesuffix(SUFFIX)
+                digest = int(hashlib.sha256(text.encode()).hexdigest(), 16)
+                with fake.lock:
+                    fake.asked.append(text)
+                    attempt = fake.attempts[text]
+                    fake.attempts[text] += 1
+                    drop = fake.drops == 0
+                    fake.drops += drop
+                    unlucky = int(hashlib.sha256(f"{text}|{attempt}".encode()).hexdigest(), 16) % 10 < 3
+                    fail = fake.always_fail or (not drop and attempt < 3 and unlucky)
+                    fake.failures += fail
+                time.sleep(fake.delay + (digest % 30) / 1000)
+                if drop:  # close the socket without a word
+                    self.close_connection = True
+                    return
+                if fail:
+                    self._send(500, {"error": "overloaded"})
+                    return
+                answer = {
+                    "message": {"role": "assistant", "content": _fake_answer(text)},
+                    "finish_reason": "stop",
+                }
+                self._send(200, {"object": "chat.completion", "choices": [{"index": 0, **answer}]})
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass  # a killed client leaves broken pipes behind
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def forget(self) -> None:
+        with self.lock:
+            self.asked.clear()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
