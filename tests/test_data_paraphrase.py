@@ -408,35 +408,11 @@ def test_url_without_v1_is_explained(server, tmp_path):
 @pytest.fixture(scope="module", params=["chat-template", "plain"])
 def tiny_causal_lm(request, tmp_path_factory):
     """A 2-layer random Qwen3 causal LM with the project's tiny tokenizer, with or without a chat template."""
-    import torch
-    from tiny_models import build_tokenizer
-    from transformers import Qwen3Config, Qwen3ForCausalLM
+    from tiny_models import build_tiny_causal_lm
 
-    folder = tmp_path_factory.mktemp("tiny-causal-lm")
-    tokenizer = build_tokenizer(folder, append_eos=False)
-    tokenizer.model_max_length = 4096
-    if request.param == "chat-template":
-        tokenizer.chat_template = (
-            "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-            "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-        )
-    tokenizer.save_pretrained(folder)
-    config = Qwen3Config(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=8,
-        max_position_embeddings=2048,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=None,
+    return build_tiny_causal_lm(
+        tmp_path_factory.mktemp("tiny-causal-lm"), chat_template=request.param == "chat-template"
     )
-    torch.manual_seed(0)
-    Qwen3ForCausalLM(config).save_pretrained(folder)
-    return folder
 
 
 def test_local_model_end_to_end_reports_rejections(tiny_causal_lm, tmp_path, caplog):

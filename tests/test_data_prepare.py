@@ -161,3 +161,68 @@ def test_existing_pairs_become_triplets_by_source(tmp_path):
         app, ["prepare", str(missing), "--out", str(tmp_path / "p"), "--paraphraser", "none"]
     )
     assert result.exit_code == 2 and "missing ['anchor', 'positive']" in result.output
+
+
+_KILLED_CHILD = r"""
+import sys
+from cardio_st.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_prepare_killed_midway_then_rerun_gives_the_same_dataset_without_regenerating(
+    corpus, tmp_path, server
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["prepare", str(corpus), "--paraphraser", f"openai:{server.url}", "--model", MODEL,
+            "--split", "ratio", "--ratios", "0.5,0.5,0", "--concurrency", "2"]  # fmt: skip
+    # Given a run killed once its checkpoint holds 8 finished sentences
+    killed = tmp_path / "killed"
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_CHILD, *args, "--out", str(killed)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy(),
+    )  # fmt: skip
+    checkpoint = killed / "paraphrases.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and child.poll() is None:
+        if checkpoint.exists() and len(checkpoint.read_text().splitlines()) >= 9:
+            break
+        time.sleep(0.02)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    finished = {
+        json_line["text"] for json_line in map(json.loads, checkpoint.read_text().splitlines()[1:] or [])
+    }
+    assert 8 <= len(finished) < 28
+    # When the same command runs again
+    server.forget()
+    assert runner.invoke(app, [*args, "--out", str(killed)]).exit_code == 0
+    # Then no finished sentence is asked for again, and the dataset equals an uninterrupted run's
+    assert not finished & set(server.asked) and len(set(server.asked)) == 28 - len(finished)
+    assert runner.invoke(app, [*args, "--out", str(tmp_path / "whole")]).exit_code == 0
+    for split in ("train", "validation"):
+        assert (
+            load_from_disk(str(killed))[split].to_dict()
+            == load_from_disk(str(tmp_path / "whole"))[split].to_dict()
+        )
+
+
+def test_prepare_with_a_local_model_reports_that_every_paraphrase_was_rejected(corpus, tmp_path):
+    from tiny_models import build_tiny_causal_lm
+
+    model = build_tiny_causal_lm(tmp_path / "lm")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["prepare", str(corpus), "--out", str(out), "--paraphraser", f"hf:{model}"])
+    # Gibberish from a random model: each output rejected, the reasons reported, not hidden
+    assert result.exit_code == 1
+    assert "every paraphrase was rejected (" in result.output and "paraphrases.jsonl" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    rejected = sum(v for k, v in summary.items() if k.startswith("paraphrases rejected: "))
+    assert summary["paraphrases accepted"] == 0 and rejected == summary["kept"] == 28
+    lines = (out / "paraphrases.jsonl").read_text().splitlines()[1:]
+    assert len(lines) == 28 and all(json.loads(line)["rejected"] for line in lines)

@@ -112,6 +112,7 @@ def prepare_corpus(
     out = Path(out)
     started = time.perf_counter()
     summary: dict[str, Any] = {"corpus": str(corpus), "paraphraser": getattr(paraphraser, "name", "none")}
+    out.mkdir(parents=True, exist_ok=True)
     if paraphraser is None:
         pairs = read_pairs(corpus)
         summary["pairs read"] = len(pairs)
@@ -123,7 +124,6 @@ def prepare_corpus(
             corpus, min_words=min_words, max_words=max_words, skip_unreadable=skip_unreadable
         )
         summary.update(sentences.stats)
-        out.mkdir(parents=True, exist_ok=True)
         results = generate_paraphrases(
             [s.text for s in sentences.sentences],
             paraphraser,
@@ -142,9 +142,15 @@ def prepare_corpus(
             if r.paraphrase is not None
         ]
     if not pairs:
+        summary["seconds"] = round(time.perf_counter() - started, 1)
+        _write_summary(out, summary)
+        reasons = ", ".join(
+            f"{k.split(': ')[1]} {v}" for k, v in summary.items() if k.startswith("paraphrases rejected")
+        )
         raise CardioSTError(
-            f"no pairs from {corpus}: every paraphrase was rejected (reasons in {out / CHECKPOINT_NAME}); "
-            "check the paraphrase model and prompt"
+            f"no pairs from {corpus}: every paraphrase was rejected ({reasons or 'no sentences'}; each "
+            f"with its raw output in {out / CHECKPOINT_NAME}); check the paraphrase model and prompt",
+            exit_code=1,
         )
     data, provenance = make_triplets(
         pairs, split=split, ratios=ratios, seed=seed, length_match=length_match, mine_with=mine_with
