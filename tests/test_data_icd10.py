@@ -156,3 +156,17 @@ def test_eval_set_queries_are_held_out_terms_over_the_whole_code_set():
     assert set(queries["code"]) <= set(corpus["code"])
     assert any(not icd10.is_held_out(code) for code in corpus["code"])
     assert not any(icd10._CODE_REFERENCE_RE.search(q) for q in queries["query"])
+
+
+def test_validation_eval_set_stays_on_the_train_side(all_pairs):
+    evaluation = icd10.icd10_eval_set("all", side="validation")
+    chosen = icd10.validation_categories("all")
+    queries, corpus = evaluation["queries"], evaluation["corpus"]
+    assert len(queries) > 300 and set(queries["category"]) <= chosen
+    assert not any(icd10.is_held_out(code) for code in corpus["code"])
+    # the same categories as the validation split of the pairs
+    data, _ = all_pairs
+    category_of = {c.description: c.category for c in icd10.load_codes("all", split="train")}
+    assert {category_of[p] for p in data["validation"]["positive"]} <= chosen
+    with pytest.raises(CardioSTError, match="unknown side"):
+        icd10.icd10_eval_set("cardio", side="train")

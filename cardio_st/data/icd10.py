@@ -39,6 +39,7 @@ __all__ = [
     "load_codes",
     "resolve_scope",
     "split_of",
+    "validation_categories",
 ]
 
 #: Chapter 9, "Diseases of the circulatory system (I00-I99)": the default scope (``"cardio"``).
@@ -296,6 +297,18 @@ def _negative_groups(codes: list[ICD10Code]) -> Callable[[ICD10Code], tuple[str,
     return nearest
 
 
+def validation_categories(
+    scope: str = "all", fraction: float = 0.1, seed: int = 0, *, rng: random.Random | None = None
+) -> set[str]:
+    """The train-side categories held back for validation: ``fraction`` of them, drawn with ``seed``.
+
+    The same categories as the ``validation`` split of [icd10_pairs][cardio_st.data.icd10.icd10_pairs]
+    with the same arguments, so model choices are made on them and never on the held-out side.
+    """
+    categories = sorted({code.category for code in load_codes(scope, split="train")})
+    return set((rng or random.Random(seed)).sample(categories, round(len(categories) * fraction)))
+
+
 def icd10_pairs(
     scope: str = "all",
     *,
@@ -339,10 +352,9 @@ def icd10_pairs(
         raise CardioSTError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
     codes = load_codes(scope, split="train")
     rng = random.Random(seed)
-    categories = sorted({code.category for code in codes})
-    validation = set(rng.sample(categories, round(len(categories) * validation_fraction)))
+    validation = validation_categories(scope, validation_fraction, seed, rng=rng)
     nearest = _negative_groups(codes)
-    counts: Counter[str] = Counter(codes=len(codes), categories=len(categories))
+    counts: Counter[str] = Counter(codes=len(codes), categories=len({code.category for code in codes}))
     rows: dict[str, dict[str, list[str]]] = {"train": {}, "validation": {}}
     seen: set[tuple[str, str]] = set()
     for code in codes:
@@ -374,7 +386,13 @@ def icd10_pairs(
     return data, dict(sorted(counts.items(), key=lambda item: order.index(item[0].split(":")[0])))
 
 
-def icd10_eval_set(scope: str = "all") -> DatasetDict:
+def icd10_eval_set(
+    scope: str = "all",
+    *,
+    side: Literal["test", "validation"] = "test",
+    validation_fraction: float = 0.1,
+    seed: int = 0,
+) -> DatasetDict:
     """The project's ICD-10-CM evaluation set, from the held-out side of the fixed split.
 
     ``queries``: each alternative term of a held-out **billable** code (``query``, its ``code`` and
@@ -382,6 +400,11 @@ def icd10_eval_set(scope: str = "all") -> DatasetDict:
     scope, train and held-out side alike (``code``, ``description``, ``category``), because a real
     search runs over the whole code set. A query is answered right when the nearest description is
     its code (exact match) or shares its category (category match).
+
+    ``side="validation"`` builds the same kind of set for choosing hyperparameters without touching
+    the held-out side: queries from the validation categories of
+    [icd10_pairs][cardio_st.data.icd10.icd10_pairs] (same ``validation_fraction`` and ``seed``),
+    corpus the train-side billable codes.
 
     Example:
         >>> evaluation = icd10_eval_set("cardio")
@@ -391,10 +414,17 @@ def icd10_eval_set(scope: str = "all") -> DatasetDict:
     """
     from datasets import Dataset, DatasetDict
 
-    corpus = load_codes(scope, billable_only=True)
+    if side == "test":
+        corpus = load_codes(scope, billable_only=True)
+        chosen = {code.category for code in corpus if code.held_out}
+    elif side == "validation":
+        corpus = load_codes(scope, billable_only=True, split="train")
+        chosen = validation_categories(scope, validation_fraction, seed)
+    else:
+        raise CardioSTError(f"unknown side {side!r}: use 'test' (held out) or 'validation'")
     queries: dict[str, list[str]] = {"query": [], "code": [], "category": []}
     for code in corpus:
-        if not code.held_out:
+        if code.category not in chosen:
             continue
         for term in dict.fromkeys(code.alternative_terms):
             if _is_name(term, code.description):
