@@ -137,34 +137,13 @@ def load_pairs(path: str | os.PathLike, *, eval_fraction: float = 0.05, seed: in
 def retrieval_evaluator(dataset: Dataset, name: str = "held-out", batch_size: int = 32):
     """CardioEmbed's protocol: each anchor retrieves its positive among all positives of ``dataset``.
 
-    A sentence-transformers ``InformationRetrievalEvaluator`` (queries through ``encode_query``,
-    passages through ``encode_document``) reporting accuracy@1/5/10, MRR@10 and nDCG@10.
+    A [PairRetrievalEvaluator][cardio_st.evaluation.retrieval.PairRetrievalEvaluator] (queries
+    through ``encode_query``, passages through ``encode_document``) reporting accuracy@1/5/10,
+    MRR@10 and nDCG@10 as ``<name>_accuracy@1`` and so on.
     """
-    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+    from cardio_st.evaluation.retrieval import PairRetrievalEvaluator
 
-    anchor, positive = dataset.column_names[:2]
-    corpus: dict[str, str] = {}
-    ids_by_text: dict[str, str] = {}
-    queries, relevant = {}, {}
-    for row, (query, passage) in enumerate(zip(dataset[anchor], dataset[positive])):
-        if passage not in ids_by_text:
-            ids_by_text[passage] = f"d{len(corpus)}"
-            corpus[ids_by_text[passage]] = passage
-        queries[f"q{row}"] = query
-        relevant[f"q{row}"] = {ids_by_text[passage]}
-    return InformationRetrievalEvaluator(
-        queries,
-        corpus,
-        relevant,
-        name=name,
-        accuracy_at_k=[1, 5, 10],
-        precision_recall_at_k=[1, 5, 10],
-        mrr_at_k=[10],
-        ndcg_at_k=[10],
-        map_at_k=[10],
-        batch_size=batch_size,
-        show_progress_bar=False,
-    )
+    return PairRetrievalEvaluator.from_dataset(dataset, name=name, batch_size=batch_size)
 
 
 @dataclass

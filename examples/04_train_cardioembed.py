@@ -43,7 +43,7 @@ model = cardioembed(
 out = tempfile.mkdtemp()
 result = train(model, data, out, batch_size=args.batch_size, max_steps=args.steps, show_progress=False)
 print(f"adapter saved to {result.final_dir} after {result.steps} steps in {result.seconds:.0f} s")
-for key in ("held-out_cosine_accuracy@1", "held-out_cosine_mrr@10"):
+for key in ("held-out_accuracy@1", "held-out_mrr@10"):
     print(f"  {key}: {result.metrics[key]:.3f}")
 
 if args.quantize == "none":  # merging needs an unquantized base (reload the adapter folder first otherwise)

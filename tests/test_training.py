@@ -97,7 +97,7 @@ def test_train_saves_the_final_adapter_and_held_out_metrics(tiny_qwen3_hub_id, t
     result = train(model, data, tmp_path / "out", epochs=1, batch_size=8, show_progress=False)
     assert result.steps == 8 and result.resumed_from is None
     assert (tmp_path / "out" / "final" / "adapter_model.safetensors").exists()
-    assert "held-out_cosine_accuracy@1" in result.metrics and "held-out_cosine_mrr@10" in result.metrics
+    assert "held-out_accuracy@1" in result.metrics and "held-out_mrr@10" in result.metrics
     summary = json.loads((tmp_path / "out" / "train_summary.json").read_text())
     assert summary["steps"] == 8
     assert all(torch.equal(p, base[n]) for n, p in model.named_parameters() if not p.requires_grad)

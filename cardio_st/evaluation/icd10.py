@@ -1,0 +1,348 @@
+"""The ICD-10-CM rephrasing benchmark of arXiv 2401.01943: exact-code, category, rank and character-error
+metrics with code-level bootstrap intervals. Leaves out building the query set (cardio_st.data.icd10).
+
+Queries and corpus come from [icd10_eval_set][cardio_st.data.icd10.icd10_eval_set]: each alternative
+term of a held-out billable code, searched against every billable code of the scope.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from cardio_st.data.icd10 import category_of
+from cardio_st.errors import CardioSTError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+__all__ = ["METRICS", "ICD10Result", "character_error_rate", "evaluate_icd10", "paired_bootstrap"]
+
+#: Metrics of every result, in report order.
+METRICS = ("exact@1", "category@1", "recall@5", "recall@10", "mrr@10", "cer")
+#: Codes retrieved per query.
+TOP_K = 10
+
+
+def character_error_rate(hypothesis: str, reference: str) -> float:
+    """Levenshtein distance (insertions, deletions, substitutions, each costing 1) between two strings,
+    divided by the length of ``reference``: 0 for identical strings, 1 for an empty hypothesis, and
+    possibly above 1 for a hypothesis much longer than the reference.
+
+    Case-sensitive and on the raw strings. An empty reference gives 0 against an empty hypothesis and
+    1 otherwise (a convention: the ratio is undefined).
+
+    Examples:
+        >>> character_error_rate("sitting", "kitten")  # k->s, e->i, +g
+        0.5
+        >>> round(character_error_rate("kitten", "sitting"), 4)
+        0.4286
+    """
+    if hypothesis == reference:
+        return 0.0
+    if not reference:
+        return 1.0
+    # A shared prefix and suffix cost nothing: sibling descriptions differ in a few words.
+    start = 0
+    while start < min(len(hypothesis), len(reference)) and hypothesis[start] == reference[start]:
+        start += 1
+    end = 0
+    while end < min(len(hypothesis), len(reference)) - start and hypothesis[-1 - end] == reference[-1 - end]:
+        end += 1
+    a = hypothesis[start : len(hypothesis) - end]
+    b = reference[start : len(reference) - end]
+    # Classic dynamic programme, one row at a time: previous[j] = distance(a[:i-1], b[:j]).
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, start=1):
+        current = [i]
+        for j, char_b in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1] / len(reference)
+
+
+@dataclass
+class ICD10Result:
+    """What [evaluate_icd10][cardio_st.evaluation.icd10.evaluate_icd10] measured.
+
+    Attributes:
+        name: The model or retriever evaluated.
+        scope: The ICD-10-CM scope (``"cardio"``, ``"all"``, ...).
+        distance: ``"cosine"`` or ``"euclidean"`` for a model; the retriever's own similarity
+            (``"cosine"`` for TF-IDF, ``"bm25"``) for a lexical retriever.
+        codes: The true code of each query.
+        retrieved: The top-10 retrieved codes of each query, best first.
+        metrics: ``exact@1`` (top-1 is the true code), ``category@1`` (top-1 shares its 3-character
+            category), ``recall@5`` / ``recall@10`` (true code in the top 5 / 10), ``mrr@10`` (1 / rank
+            of the true code, 0 beyond 10), ``cer`` (mean character error rate of the top-1
+            description against the true description, 0 = identical; lower is better).
+        intervals: Bootstrap 95% percentile interval of each metric, resampling codes (all queries of
+            a drawn code go together, since one code's rephrasings are not independent); empty when
+            evaluated with ``bootstrap=0``.
+        seconds: Wall-clock time of fitting or encoding, and searching.
+        cer_values: Character error rate of each query (the one per-query value that the codes alone
+            do not determine).
+        bootstrap: Resamples behind ``intervals``.
+        seed: Seed of the resampling.
+    """
+
+    name: str
+    scope: str
+    distance: str
+    codes: list[str]
+    retrieved: list[list[str]]
+    metrics: dict[str, float]
+    intervals: dict[str, tuple[float, float]]
+    seconds: float
+    cer_values: list[float] = field(default_factory=list, repr=False)
+    bootstrap: int = 1000
+    seed: int = 0
+
+    def per_query(self, metric: str) -> np.ndarray:
+        """Per-query values of ``metric`` (one of ``METRICS``), in query order: their mean is
+        ``metrics[metric]``. For paired comparisons of two results on the same queries."""
+        return _per_query(self.codes, self.retrieved, self.cer_values, metric)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field (intervals as ``[low, high]`` lists)."""
+        data = asdict(self)
+        data["intervals"] = {metric: list(interval) for metric, interval in self.intervals.items()}
+        return data
+
+
+def _per_query(
+    codes: list[str], retrieved: list[list[str]], cer_values: list[float], metric: str
+) -> np.ndarray:
+    if metric == "cer":
+        return np.asarray(cer_values, dtype=np.float64)
+    pairs = list(zip(codes, retrieved))
+    if metric == "exact@1":
+        values = [bool(top) and top[0] == code for code, top in pairs]
+    elif metric == "category@1":
+        values = [bool(top) and category_of(top[0]) == category_of(code) for code, top in pairs]
+    elif metric in ("recall@5", "recall@10"):
+        k = int(metric.split("@")[1])
+        values = [code in top[:k] for code, top in pairs]
+    elif metric == "mrr@10":
+        values = [1.0 / (top.index(code) + 1) if code in top[:10] else 0.0 for code, top in pairs]
+    else:
+        raise CardioSTError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
+    return np.asarray(values, dtype=np.float64)
+
+
+def _code_resamples(codes: Sequence[str], resamples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which code of ``codes`` each query belongs to (``groups``), and ``(resamples, n_codes)`` draws of
+    codes with replacement; both depend on nothing but the codes, ``resamples`` and ``seed``."""
+    unique, groups = np.unique(np.asarray(codes), return_inverse=True)
+    draws = np.random.default_rng(seed).integers(0, len(unique), size=(resamples, len(unique)))
+    return groups, draws
+
+
+def _bootstrap_means(values: np.ndarray, groups: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """Mean over the queries of the drawn codes, for each resample (a code drawn twice counts twice)."""
+    n_groups = int(groups.max()) + 1 if groups.size else 0
+    sums = np.bincount(groups, weights=values, minlength=n_groups)
+    counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
+    return sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+
+
+def _interval(means: np.ndarray) -> tuple[float, float]:
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def _encode(model: SentenceTransformer, texts: list[str], document: bool, batch_size: int, progress: bool):
+    encode = model.encode_document if document else model.encode_query
+    return encode(texts, batch_size=batch_size, show_progress_bar=progress, convert_to_tensor=True)
+
+
+def _search_model(
+    model: SentenceTransformer,
+    queries: list[str],
+    descriptions: list[str],
+    distance: str,
+    batch_size: int,
+    show_progress: bool,
+) -> np.ndarray:
+    import torch
+
+    from cardio_st.search import topk
+
+    corpus = _encode(model, descriptions, True, batch_size, show_progress).cpu().float()
+    query_embeddings = _encode(model, queries, False, batch_size, show_progress).cpu().float()
+    if distance == "cosine":
+        _, indices = topk(query_embeddings, corpus, TOP_K, normalize=True)
+    else:
+        # argmin |q - d|^2 = argmax 2 q.d - |d|^2 (|q|^2 is the same for every d): one inner product of
+        # [q, 1] with [2 d, -|d|^2], so the exact search with its ties-by-row rule does the work.
+        ones = torch.ones(len(query_embeddings), 1)
+        augmented_queries = torch.cat([query_embeddings, ones], dim=1)
+        squared_norms = (corpus.double() ** 2).sum(dim=1, keepdim=True).float()
+        augmented_corpus = torch.cat([2 * corpus, -squared_norms], dim=1)
+        _, indices = topk(augmented_queries, augmented_corpus, TOP_K, normalize=False)
+    return indices.numpy()
+
+
+def evaluate_icd10(
+    retriever_or_model: Any,
+    scope: str = "cardio",
+    *,
+    name: str | None = None,
+    distance: Literal["cosine", "euclidean"] = "cosine",
+    batch_size: int = 64,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    show_progress: bool = False,
+) -> ICD10Result:
+    """Run the ICD-10-CM rephrasing benchmark on the held-out side of the fixed split.
+
+    A SentenceTransformer embeds the queries with ``encode_query`` and the descriptions with
+    ``encode_document`` (the corpus once per call, in batches). ``distance="cosine"`` ranks by cosine
+    similarity; ``"euclidean"`` by the smallest L2 distance between the embeddings *as the model outputs
+    them*, as arXiv 2401.01943 did -- unnormalised, unless the model ends with a ``Normalize`` module
+    (all-MiniLM-L6-v2 does), in which case the ranking equals cosine's up to rounding. A lexical
+    retriever (any object with ``fit(corpus)`` and ``topk(queries, k)``, e.g.
+    [TfidfCharRetriever][cardio_st.evaluation.lexical.TfidfCharRetriever]) is fitted on the corpus
+    descriptions and ranks by its own score.
+
+    Some billable codes share a description (e.g. a category's "unspecified" code and its heading's
+    only child). Exact match is judged on codes, so retrieving that same description under another
+    code counts as wrong for ``exact@1`` and ranks, while its character error rate is 0. Ties in
+    score are broken by corpus row (tabular-list order), so results are reproducible.
+
+    Args:
+        retriever_or_model: A SentenceTransformer, a model name, folder or Hub id (loaded with
+            [load_model][cardio_st.models.default.load_model]), or a lexical retriever.
+        scope: ``"cardio"`` (circulatory chapter: 152 queries over 1,427 codes), ``"all"`` (3,224
+            queries over 74,714 codes) or a chapter.
+        name: Name recorded in the result (default: the model's folder or id, or the retriever's name).
+        distance: ``"cosine"`` or ``"euclidean"`` (models only).
+        batch_size: Encoding batch size.
+        bootstrap: Resamples for the 95% intervals (0 to skip them).
+        seed: Seed of the resampling.
+        show_progress: Progress bars while encoding.
+
+    Returns:
+        An [ICD10Result][cardio_st.evaluation.icd10.ICD10Result].
+
+    Raises:
+        CardioSTError: for an unknown distance, euclidean with a lexical retriever, or something that
+            is neither a model nor a retriever.
+
+    Example:
+        >>> from cardio_st.evaluation.lexical import TfidfCharRetriever
+        >>> result = evaluate_icd10(TfidfCharRetriever(), "cardio")
+        >>> sorted(result.metrics)
+        ['category@1', 'cer', 'exact@1', 'mrr@10', 'recall@10', 'recall@5']
+    """
+    from cardio_st.data.icd10 import icd10_eval_set
+
+    if distance not in ("cosine", "euclidean"):
+        raise CardioSTError(f"unknown distance {distance!r}: use 'cosine' or 'euclidean'")
+    if bootstrap < 0:
+        raise CardioSTError(f"bootstrap must be 0 (no intervals) or a number of resamples, got {bootstrap}")
+    if isinstance(retriever_or_model, (str, os.PathLike)):
+        from cardio_st.models.default import load_model
+
+        name = name or os.fspath(retriever_or_model)
+        retriever_or_model, _ = load_model(retriever_or_model)
+    evaluation = icd10_eval_set(scope)
+    queries, corpus = evaluation["queries"], evaluation["corpus"]
+    query_texts, codes = list(queries["query"]), list(queries["code"])
+    corpus_codes, descriptions = list(corpus["code"]), list(corpus["description"])
+
+    start = time.perf_counter()
+    if hasattr(retriever_or_model, "encode_query") and hasattr(retriever_or_model, "encode_document"):
+        name = name or _model_name(retriever_or_model)
+        indices = _search_model(
+            retriever_or_model, query_texts, descriptions, distance, batch_size, show_progress
+        )
+    elif hasattr(retriever_or_model, "fit") and hasattr(retriever_or_model, "topk"):
+        if distance != "cosine":
+            raise CardioSTError(
+                f"distance={distance!r} applies to embedding models only: "
+                "leave it at 'cosine' for a lexical retriever"
+            )
+        distance = getattr(retriever_or_model, "similarity", "lexical")
+        name = name or getattr(retriever_or_model, "name", type(retriever_or_model).__name__)
+        retriever_or_model.fit(descriptions)
+        _, indices = retriever_or_model.topk(query_texts, TOP_K)
+        indices = np.asarray(indices)
+    else:
+        raise CardioSTError(
+            f"cannot evaluate a {type(retriever_or_model).__name__}: pass a SentenceTransformer, a model "
+            "name or folder, or a retriever with fit(corpus) and topk(queries, k)"
+        )
+    seconds = time.perf_counter() - start
+
+    retrieved = [[corpus_codes[int(i)] for i in row] for row in indices]
+    description_of = dict(zip(corpus_codes, descriptions))
+    cer_values = [
+        character_error_rate(description_of[top[0]], description_of[code]) if top else 1.0
+        for code, top in zip(codes, retrieved)
+    ]
+    per_query = {metric: _per_query(codes, retrieved, cer_values, metric) for metric in METRICS}
+    metrics = {metric: float(values.mean()) if values.size else 0.0 for metric, values in per_query.items()}
+    intervals: dict[str, tuple[float, float]] = {}
+    if bootstrap and codes:
+        groups, draws = _code_resamples(codes, bootstrap, seed)
+        intervals = {
+            metric: _interval(_bootstrap_means(values, groups, draws)) for metric, values in per_query.items()
+        }
+    return ICD10Result(
+        name=name,
+        scope=scope,
+        distance=distance,
+        codes=codes,
+        retrieved=retrieved,
+        metrics=metrics,
+        intervals=intervals,
+        seconds=seconds,
+        cer_values=cer_values,
+        bootstrap=bootstrap,
+        seed=seed,
+    )
+
+
+def _model_name(model: SentenceTransformer) -> str:
+    card = getattr(model, "model_card_data", None)
+    for value in (getattr(card, "model_id", None), getattr(card, "base_model", None)):
+        if value:
+            return str(value)
+    return type(model).__name__
+
+
+def paired_bootstrap(
+    a: ICD10Result, b: ICD10Result, metric: str = "exact@1", *, resamples: int = 1000, seed: int = 0
+) -> dict[str, float]:
+    """How much better ``b`` is than ``a`` on ``metric``, with a paired bootstrap 95% interval.
+
+    Both results must come from the same queries (same scope). Each resample draws codes with
+    replacement -- the same draws for both results -- and takes the mean per-query difference over the
+    drawn codes' queries. An interval that excludes 0 means the difference is unlikely to be noise.
+    For ``cer`` a negative difference means ``b`` is better.
+
+    Returns:
+        ``{"difference": mean(b - a), "low": ..., "high": ...}``.
+
+    Raises:
+        CardioSTError: when the results cover different queries.
+    """
+    if a.codes != b.codes:
+        raise CardioSTError(
+            f"cannot pair results over different queries ({a.scope!r}: {len(a.codes)}, "
+            f"{b.scope!r}: {len(b.codes)}): evaluate both on the same scope"
+        )
+    if resamples < 1:
+        raise CardioSTError(f"resamples must be at least 1, got {resamples}")
+    differences = b.per_query(metric) - a.per_query(metric)
+    if not differences.size:
+        return {"difference": 0.0, "low": 0.0, "high": 0.0}
+    groups, draws = _code_resamples(a.codes, resamples, seed)
+    low, high = _interval(_bootstrap_means(differences, groups, draws))
+    return {"difference": float(differences.mean()), "low": low, "high": high}
