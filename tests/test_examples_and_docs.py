@@ -31,7 +31,15 @@ def test_example_runs(script, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "module", ["cardio_st.data.icd10", "cardio_st.data.corpus", "cardio_st.search", "cardio_st.icd10_search"]
+    "module",
+    [
+        "cardio_st.data.icd10",
+        "cardio_st.data.corpus",
+        "cardio_st.evaluation.icd10",
+        "cardio_st.evaluation.retrieval",
+        "cardio_st.search",
+        "cardio_st.icd10_search",
+    ],
 )
 def test_docstring_examples(module):
     failures, tried = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

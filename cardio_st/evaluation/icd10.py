@@ -210,8 +210,8 @@ def evaluate_icd10(
     [TfidfCharRetriever][cardio_st.evaluation.lexical.TfidfCharRetriever]) is fitted on the corpus
     descriptions and ranks by its own score.
 
-    Some billable codes share a description (e.g. a category's "unspecified" code and its heading's
-    only child). Exact match is judged on codes, so retrieving that same description under another
+    Should two billable codes share a description (none do in the April 2026 release), exact match
+    is still judged on codes, so retrieving that same description under another
     code counts as wrong for ``exact@1`` and ranks, while its character error rate is 0. Ties in
     score are broken by corpus row (tabular-list order), so results are reproducible.
 
