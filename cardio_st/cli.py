@@ -121,6 +121,13 @@ def search(
     rebuild: Annotated[
         bool, typer.Option(help="Re-embed the descriptions even if a cached index exists.")
     ] = False,
+    hybrid: Annotated[
+        bool,
+        typer.Option(
+            help="Fuse the embedding ranking with TF-IDF character n-grams of the descriptions "
+            "(reciprocal rank fusion); scores are then fusion scores (at most 1/61), not cosines."
+        ),
+    ] = False,
 ) -> None:
     """Find the ICD-10-CM codes a clinical phrase means (nearest official descriptions).
 
@@ -150,7 +157,7 @@ def search(
     searcher = ICD10Search(source.path or source.hub_id, scope, batch_size=batch_size)
     if rebuild:
         searcher.build(rebuild=True)
-    results = searcher.search(queries, top_k=top_k)
+    results = searcher.search(queries, top_k=top_k, hybrid=hybrid)
     if as_json:
         for query, hits in zip(queries, results):
             for rank, hit in enumerate(hits, start=1):
@@ -173,9 +180,9 @@ def search(
         table.add_column("#", justify="right")
         table.add_column("code")
         table.add_column("description")
-        table.add_column("score", justify="right")
+        table.add_column("rrf score" if hybrid else "score", justify="right")
         for rank, hit in enumerate(hits, start=1):
-            table.add_row(str(rank), hit.id, hit.text, f"{hit.score:.3f}")
+            table.add_row(str(rank), hit.id, hit.text, f"{hit.score:.5f}" if hybrid else f"{hit.score:.3f}")
         console.print(table)
 
 
@@ -458,6 +465,87 @@ def prepare_icd10(
 
     summary = run(out, scope=scope, negatives=negatives, validation_fraction=validation_fraction, seed=seed)
     _print_summary(f"ICD-10-CM pairs written to {out} (cardio-st train --data {out})", summary)
+
+
+_LEXICAL = {"tfidf": "TfidfCharRetriever", "bm25": "BM25Retriever"}
+
+
+def _load_for_evaluation(name: str) -> tuple[str, Any]:
+    if name in _LEXICAL:
+        from cardio_st.evaluation import lexical
+
+        return name, getattr(lexical, _LEXICAL[name])()
+    from cardio_st.models.default import load_model
+
+    return name, load_model(name)[0]
+
+
+@app.command()
+@_friendly
+def evaluate(
+    model: Annotated[
+        str,
+        typer.Option("--model", "-m", help="Model folder, Hub id, embedded alias ('minilm'), tfidf or bm25."),
+    ] = "default",
+    task: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="icd10 (circulatory chapter, held out), icd10-all, triplets:DIR (held-out pairs), "
+            "mteb:NAME. Repeat for several.",
+        ),
+    ] = None,
+    compare: Annotated[
+        list[str] | None, typer.Option(help="More models (or tfidf, bm25) to evaluate side by side.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    report: Annotated[
+        str | None, typer.Option(help="Write results.json, report.md and report.png into this folder.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Encoding batch size.")] = 64,
+) -> None:
+    """Evaluate models on the ICD-10-CM rephrasing benchmark (arXiv 2401.01943), held-out pairs
+    (CardioEmbed's protocol) or mteb tasks, side by side, with 95% bootstrap intervals where the task
+    has them.
+    """
+    from cardio_st.models.default import resolve_model
+
+    names = [model, *(compare or [])]
+    for name in names:  # fail on a bad model name before loading anything
+        if name not in _LEXICAL:
+            resolve_model(name)
+    _quiet_libraries()
+    from cardio_st.evaluation.report import evaluate_tasks, write_report
+
+    models = [_load_for_evaluation(name) for name in names]
+    results = evaluate_tasks(models, task or ["icd10"], batch_size=batch_size)
+    if report:
+        paths = write_report(results, report)
+        typer.echo(f"report written: {', '.join(str(p) for p in paths.values())}", err=True)
+    if as_json:
+        from dataclasses import asdict
+
+        typer.echo(json.dumps([asdict(r) for r in results], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    for task_name in dict.fromkeys(r.task for r in results):
+        rows = [r for r in results if r.task == task_name]
+        metrics = list(rows[0].metrics)[:6]
+        table = Table(title=task_name, title_justify="left")
+        table.add_column("model")
+        for metric in metrics:
+            table.add_column(metric, justify="right")
+        table.add_column("query ms", justify="right")
+        for r in rows:
+            cells = []
+            for metric in metrics:
+                cell = f"{r.metrics[metric]:.3f}"
+                if metric == r.primary and metric in r.intervals:
+                    cell += " [{:.3f}, {:.3f}]".format(*r.intervals[metric])
+                cells.append(cell)
+            table.add_row(r.model, *cells, f"{r.query_ms:.1f}" if r.query_ms is not None else "-")
+        Console().print(table)
 
 
 @app.command()

@@ -25,6 +25,7 @@ __all__ = [
     "NonFiniteLossError",
     "TrainResult",
     "load_pairs",
+    "load_splits",
     "retrieval_evaluator",
     "train",
 ]
@@ -93,6 +94,21 @@ def _check_columns(dataset: Dataset, name: str) -> Dataset:
             if value is None or not str(value).strip():
                 raise CardioSTError(f"{name}, row {row}: column {column!r} is empty; remove or fill the row")
     return dataset
+
+
+def load_splits(path: str | os.PathLike) -> DatasetDict:
+    """Every split of a pairs/triplets dataset as stored (``test`` included), columns checked.
+
+    Reads what [load_pairs][cardio_st.training.load_pairs] reads; for evaluation, where the ``test``
+    split is the one to report.
+    """
+    from datasets import DatasetDict
+
+    path = Path(path)
+    if not path.exists():
+        raise CardioSTError(f"dataset {path} does not exist: pass a prepared folder or a pairs file")
+    data = _read(path)
+    return DatasetDict({name: _check_columns(split, f"{path} [{name}]") for name, split in data.items()})
 
 
 def load_pairs(path: str | os.PathLike, *, eval_fraction: float = 0.05, seed: int = 42) -> DatasetDict:
