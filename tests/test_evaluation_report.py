@@ -88,3 +88,10 @@ def test_cli_evaluate_json_and_one_line_errors(tiny_qwen3_path, tmp_path):
     assert bad.exit_code == 2 and "not found" in bad.output
     bad = runner.invoke(app, ["evaluate", "--model", "bm25", "--task", "nope"])
     assert bad.exit_code == 2 and "unknown task 'nope'" in bad.output
+
+
+def test_cli_mteb_task_without_network_says_so_and_exits_non_zero(tiny_qwen3_path):
+    pytest.importorskip("mteb")
+    result = runner.invoke(app, ["evaluate", "--model", str(tiny_qwen3_path), "--task", "mteb:BIOSSES"])
+    assert result.exit_code == 1, result.output
+    assert "BIOSSES" in result.output and "Traceback" not in result.output
