@@ -124,8 +124,8 @@ def search(
     hybrid: Annotated[
         bool,
         typer.Option(
-            help="Fuse the embedding ranking with TF-IDF character n-grams of the descriptions "
-            "(reciprocal rank fusion); scores are then fusion scores (at most 1/61), not cosines."
+            help="Fuse the embedding scores with TF-IDF character n-gram scores of the descriptions; "
+            "scores are then fused scores (0 to 1, 1 = first on both), not cosines."
         ),
     ] = False,
 ) -> None:
@@ -180,9 +180,9 @@ def search(
         table.add_column("#", justify="right")
         table.add_column("code")
         table.add_column("description")
-        table.add_column("rrf score" if hybrid else "score", justify="right")
+        table.add_column("fused score" if hybrid else "score", justify="right")
         for rank, hit in enumerate(hits, start=1):
-            table.add_row(str(rank), hit.id, hit.text, f"{hit.score:.5f}" if hybrid else f"{hit.score:.3f}")
+            table.add_row(str(rank), hit.id, hit.text, f"{hit.score:.3f}")
         console.print(table)
 
 

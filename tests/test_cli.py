@@ -52,6 +52,20 @@ def test_search_json_lines(tiny_qwen3_path):
     assert records[0]["score"] >= records[1]["score"] >= records[2]["score"]
 
 
+def test_search_hybrid_json_and_table(tiny_qwen3_path):
+    result = runner.invoke(
+        app, ["search", "afib", "-m", str(tiny_qwen3_path), "-k", "3", "--hybrid", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["rank"] for r in records] == [1, 2, 3]
+    assert all(r["query"] == "afib" and r["code"].startswith("I") and r["description"] for r in records)
+    assert 1 >= records[0]["score"] >= records[1]["score"] >= records[2]["score"] > 0
+    table = runner.invoke(app, ["search", "afib", "-m", str(tiny_qwen3_path), "-k", "2", "--hybrid"])
+    assert table.exit_code == 0, table.output
+    assert "fused score" in table.stdout
+
+
 def test_search_table_and_stdin_queries(tiny_qwen3_path):
     result = runner.invoke(
         app, ["search", "-", "-m", str(tiny_qwen3_path), "-k", "2"], input="angina\n\nstroke\n"

@@ -56,6 +56,25 @@ def test_long_query_is_truncated_with_a_warning(tiny_qwen3_path, tmp_path, caplo
     assert "reads only the first 64" in caplog.text
 
 
+def test_hybrid_search_reuses_the_cached_index_and_returns_fused_scores(tiny_qwen3_path, tmp_path):
+    # Given a searcher whose dense index is built
+    searcher = ICD10Search(str(tiny_qwen3_path), "cardio", cache_folder=tmp_path, show_progress=False)
+    dense = searcher.search(["atrial fibrillation", "angina"], top_k=4)
+    searcher.model.encode_document = None  # would fail if the descriptions were embedded again
+    # When it searches in hybrid mode
+    hybrid = searcher.search(["atrial fibrillation", "angina"], top_k=4, hybrid=True)
+    # Then it fuses the cached index with TF-IDF: codes and descriptions, fused scores best first
+    assert [len(row) for row in hybrid] == [4, 4]
+    for row in hybrid:
+        assert all(hit.id.startswith("I") and hit.text == searcher.index.texts[hit.corpus_id] for hit in row)
+        scores = [hit.score for hit in row]
+        assert scores == sorted(scores, reverse=True) and 0 < scores[-1] <= scores[0] <= 1
+    assert (searcher.hybrid_retriever.method, searcher.hybrid_retriever.weight) == ("score", 0.6)
+    assert hybrid != dense
+    assert searcher.hybrid_retriever is searcher.hybrid_retriever  # fitted once
+    assert searcher.search(["atrial fibrillation", "angina"], top_k=4, hybrid=True) == hybrid
+
+
 @pytest.mark.parametrize("queries", [[], [""], ["ok", "   "]])
 def test_empty_queries_are_rejected(queries):
     with pytest.raises(CardioSTError, match="empty|no query"):
