@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from tiny_models import Memoised
 
 from cardio_st.data.icd10 import icd10_eval_set
 from cardio_st.errors import CardioSTError
@@ -199,25 +200,6 @@ def test_bad_arguments_name_the_fix():
         evaluate_icd10(TfidfCharRetriever(), "cardio", distance="euclidean")
     with pytest.raises(CardioSTError, match="fit"):
         evaluate_icd10(object(), "cardio")
-
-
-class Memoised:
-    """Wraps a model so that a second evaluation reuses the first one's embeddings (saves ~5 s)."""
-
-    def __init__(self, model) -> None:
-        self.model, self.cache = model, {}
-
-    def _encode(self, kind: str, texts, **kwargs):
-        key = (kind, tuple(texts))
-        if key not in self.cache:
-            self.cache[key] = getattr(self.model, kind)(texts, **kwargs)
-        return self.cache[key]
-
-    def encode_query(self, texts, **kwargs):
-        return self._encode("encode_query", texts, **kwargs)
-
-    def encode_document(self, texts, **kwargs):
-        return self._encode("encode_document", texts, **kwargs)
 
 
 @pytest.mark.slow

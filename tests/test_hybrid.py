@@ -7,6 +7,7 @@ import doctest
 
 import numpy as np
 import pytest
+from tiny_models import Memoised
 
 from cardio_st.errors import CardioSTError
 from cardio_st.evaluation.lexical import BM25Retriever, TfidfCharRetriever
@@ -183,30 +184,11 @@ def test_misuse_names_the_fix(tiny_qwen3):
         HybridRetriever(tiny_qwen3).fit(CORPUS).topk(QUERIES, k=0)
 
 
-class _Memoised:
-    """Wraps a model so that several evaluations embed the corpus and the queries once."""
-
-    def __init__(self, model) -> None:
-        self.model, self.cache = model, {}
-
-    def _encode(self, kind: str, texts, **kwargs):
-        key = (kind, tuple(texts))
-        if key not in self.cache:
-            self.cache[key] = getattr(self.model, kind)(texts, **kwargs)
-        return self.cache[key]
-
-    def encode_query(self, texts, **kwargs):
-        return self._encode("encode_query", texts, **kwargs)
-
-    def encode_document(self, texts, **kwargs):
-        return self._encode("encode_document", texts, **kwargs)
-
-
 @pytest.mark.slow
 def test_minilm_hybrid_on_cardio(minilm):
     from cardio_st.evaluation.icd10 import evaluate_icd10, paired_bootstrap
 
-    model = _Memoised(minilm)
+    model = Memoised(minilm)
     dense = evaluate_icd10(model, "cardio", name="minilm")
     tfidf = evaluate_icd10(TfidfCharRetriever(), "cardio")
     hybrids = {

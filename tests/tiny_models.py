@@ -133,3 +133,22 @@ def build_tiny_causal_lm(folder: Path, *, chat_template: bool = True) -> Path:
     torch.manual_seed(0)
     Qwen3ForCausalLM(config).save_pretrained(folder)
     return folder
+
+
+class Memoised:
+    """Wraps a model so that several evaluations embed the same queries and corpus once (saves seconds)."""
+
+    def __init__(self, model) -> None:
+        self.model, self.cache = model, {}
+
+    def _encode(self, kind: str, texts, **kwargs):
+        key = (kind, tuple(texts))
+        if key not in self.cache:
+            self.cache[key] = getattr(self.model, kind)(texts, **kwargs)
+        return self.cache[key]
+
+    def encode_query(self, texts, **kwargs):
+        return self._encode("encode_query", texts, **kwargs)
+
+    def encode_document(self, texts, **kwargs):
+        return self._encode("encode_document", texts, **kwargs)
