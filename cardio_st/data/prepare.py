@@ -43,7 +43,8 @@ def read_pairs(path: str | os.PathLike) -> list[Pair]:
     """
     from datasets import load_dataset
 
-    formats = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+    from cardio_st.training import _FILE_FORMATS as formats  # the formats training reads, one table
+
     path = Path(path)
     if not path.exists():
         raise CardioSTError(

@@ -58,18 +58,16 @@ def _lexical_pair_metrics(retriever: Any, split: Any) -> dict[str, float]:
     """CardioEmbed's protocol for a lexical retriever: each anchor ranks all distinct positives."""
     import math
 
+    from cardio_st.evaluation.retrieval import metrics_from_ranks
+
     anchors, positives = split[split.column_names[0]], split[split.column_names[1]]
     corpus = list(dict.fromkeys(positives))
     row = {text: i for i, text in enumerate(corpus)}
     _, indices = retriever.fit(corpus).topk(anchors, 10)
     ranks = [
-        list(found).index(row[p]) + 1 if row[p] in found else None for found, p in zip(indices, positives)
+        list(found).index(row[p]) + 1 if row[p] in found else math.inf for found, p in zip(indices, positives)
     ]
-    n = len(ranks)
-    metrics = {f"accuracy@{k}": sum(r is not None and r <= k for r in ranks) / n for k in (1, 5, 10)}
-    metrics["mrr@10"] = sum(1 / r for r in ranks if r) / n
-    metrics["ndcg@10"] = sum(1 / math.log2(r + 1) for r in ranks if r) / n
-    return metrics
+    return metrics_from_ranks(ranks, (1, 5, 10))
 
 
 def _run(model: Any, name: str, task: str, batch_size: int) -> TaskResult:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["PairRetrievalEvaluator", "rank_of_relevant", "retrieval_metrics"]
+__all__ = ["PairRetrievalEvaluator", "metrics_from_ranks", "rank_of_relevant", "retrieval_metrics"]
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +115,18 @@ def retrieval_metrics(
         raise CardioSTError(f"k_values must be positive integers, got {k_values}")
     if len(query_embeddings) == 0:
         raise CardioSTError("no queries to evaluate: give at least one (anchor, positive) pair")
+    ranks = rank_of_relevant(
+        query_embeddings, corpus_embeddings, relevant, top_k=k_values[-1], similarity=similarity
+    )
+    return metrics_from_ranks(ranks, k_values)
+
+
+def metrics_from_ranks(ranks: torch.Tensor, k_values: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
+    """Accuracy@k for each k, MRR and nDCG at the largest k, from each query's rank of its one relevant
+    document (1 = first, ``inf`` = beyond the cut-off), for any retriever that yields ranks."""
+    k_values = sorted({int(k) for k in k_values})
     top = k_values[-1]
-    ranks = rank_of_relevant(query_embeddings, corpus_embeddings, relevant, top_k=top, similarity=similarity)
+    ranks = torch.as_tensor(ranks, dtype=torch.float64)
     metrics = {f"accuracy@{k}": (ranks <= k).double().mean().item() for k in k_values}
     metrics[f"mrr@{top}"] = (1.0 / ranks).mean().item()
     metrics[f"ndcg@{top}"] = (1.0 / torch.log2(ranks + 1)).mean().item()
