@@ -2,7 +2,10 @@
 ICD-10-CM train-side pairs and score exact@1 on the VALIDATION side (never the held-out side).
 
 Run:  python benchmarks/tune_default.py '{"epochs": 3, "lora": false, "lr": 5e-5}' OUT_DIR
-Appends one JSON line to benchmarks/results/default_model_search.jsonl. Work in progress.
+      python benchmarks/tune_default.py '{"load": "MODEL_DIR", "hybrid": [0.5, 0.7, 0.9]}' -
+The first trains and scores; the second scores a saved model, and the hybrid (score fusion with
+TF-IDF character n-grams) at each dense weight listed. Each run appends a JSON line to
+benchmarks/results/default_model_search.jsonl.
 """
 
 import json
@@ -15,9 +18,9 @@ import torch
 from datasets import DatasetDict
 from transformers import set_seed
 
-from cardio_st.data.icd10 import icd10_eval_set, icd10_pairs
+from cardio_st.data.icd10 import icd10_pairs
+from cardio_st.evaluation.icd10 import evaluate_icd10
 from cardio_st.models import cardioembed, embedded_models
-from cardio_st.search import topk
 from cardio_st.training import train
 
 warnings.filterwarnings("ignore")
@@ -27,23 +30,52 @@ out = sys.argv[2]
 folder = str(embedded_models()["minilm"])
 
 
-def exact_at_1(model, ev):
-    q, c = ev["queries"], ev["corpus"]
+def exact_at_1(model, ev_name, scope):
     t = time.perf_counter()
-    Q = model.encode_query(q["query"], batch_size=128, convert_to_tensor=True)
-    D = model.encode_document(c["description"], batch_size=128, convert_to_tensor=True)
-    _, idx = topk(Q, D, 10)
-    codes = c["code"]
-    top = [[codes[j] for j in row] for row in idx.tolist()]
-    ex = sum(t[0] == g for t, g in zip(top, q["code"])) / len(top)
-    cat = sum(t[0][:3] == g[:3] for t, g in zip(top, q["code"])) / len(top)
-    r10 = sum(g in t for t, g in zip(top, q["code"])) / len(top)
-    return {"exact@1": ex, "category@1": cat, "recall@10": r10, "s": time.perf_counter() - t}
+    result = evaluate_icd10(model, scope, side=ev_name, batch_size=128, bootstrap=0)
+    keep = ("exact@1", "category@1", "recall@10")
+    return {**{k: result.metrics[k] for k in keep}, "s": time.perf_counter() - t}
+
+
+def log(row):
+    print(json.dumps(row), flush=True)
+    with open(Path(__file__).parent / "results" / "default_model_search.jsonl", "a") as handle:
+        handle.write(json.dumps(row) + "\n")
 
 
 ev_name = cfg.get("eval", "validation")
-ev = icd10_eval_set(cfg.get("eval_scope", "all"), side=ev_name)
+scope = cfg.get("eval_scope", "all")
 set_seed(cfg.get("seed", 42))
+if "load" in cfg:
+    from sentence_transformers import SentenceTransformer
+
+    from cardio_st.hybrid import HybridRetriever
+
+    class Embedded:  # one embedding pass shared by the dense and every hybrid evaluation
+        def __init__(self, model):
+            self.model, self.cache = model, {}
+
+        def _encode(self, kind, texts, **kwargs):
+            key = (kind, tuple(texts))
+            if key not in self.cache:
+                self.cache[key] = getattr(self.model, kind)(
+                    list(texts), **{**kwargs, "convert_to_tensor": True}
+                )
+            return self.cache[key]
+
+        def encode_query(self, texts, **kwargs):
+            return self._encode("encode_query", texts, **kwargs)
+
+        def encode_document(self, texts, **kwargs):
+            return self._encode("encode_document", texts, **kwargs)
+
+    model = Embedded(SentenceTransformer(cfg["load"], device="cpu"))
+    row = {"date": time.strftime("%Y-%m-%d"), "cfg": cfg, **exact_at_1(model, ev_name, scope)}
+    for weight in cfg.get("hybrid", []):
+        hybrid = HybridRetriever(model, method="score", weight=weight, batch_size=128)
+        row[f"hybrid@{weight}"] = exact_at_1(hybrid, ev_name, scope)["exact@1"]
+    log(row)
+    sys.exit()
 if cfg.get("epochs", 0) == 0:
     model = cardioembed(
         folder,
@@ -53,16 +85,16 @@ if cfg.get("epochs", 0) == 0:
         max_seq_length=64,
         device="cpu",
     )
-    print(json.dumps({"cfg": cfg, **exact_at_1(model, ev)}), flush=True)
+    print(json.dumps({"cfg": cfg, **exact_at_1(model, ev_name, scope)}), flush=True)
     sys.exit()
-data, _ = icd10_pairs("all", negatives=cfg.get("negatives", True))
+data, _ = icd10_pairs("all", negatives=cfg.get("negatives", True), notes=cfg.get("notes", False))
 train_data = DatasetDict({"train": data["train"]})
 model = cardioembed(
     folder,
     base_model_id="sentence-transformers/all-MiniLM-L6-v2",
     lora=cfg.get("lora", True),
     r=cfg.get("r", 16),
-    lora_alpha=cfg.get("alpha", 32),
+    lora_alpha=cfg.get("alpha", 2 * cfg.get("r", 16)),
     quantization=None,
     max_seq_length=64,
     device="cpu",
@@ -89,8 +121,6 @@ row = {
     "cfg": cfg,
     "train_s": round(tt, 1),
     "steps": res.steps,
-    **exact_at_1(model, ev),
+    **exact_at_1(model, ev_name, scope),
 }
-print(json.dumps(row), flush=True)
-with open(Path(__file__).parent / "results" / "default_model_search.jsonl", "a") as handle:
-    handle.write(json.dumps(row) + "\n")
+log(row)

@@ -18,6 +18,7 @@ _EXPORTS = {
     "ICD10Code": "cardio_st.data.icd10",
     "ICD10Search": "cardio_st.icd10_search",
     "build_index": "cardio_st.index",
+    "export_model": "cardio_st.models.default",
     "is_held_out": "cardio_st.data.icd10",
     "load_codes": "cardio_st.data.icd10",
     "load_model": "cardio_st.models.default",
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from cardio_st.errors import CardioSTError
     from cardio_st.icd10_search import ICD10Search, search_icd10
     from cardio_st.index import EmbeddingIndex, build_index, model_fingerprint
-    from cardio_st.models.default import load_model
+    from cardio_st.models.default import export_model, load_model
     from cardio_st.search import Hit, semantic_search
 
 

@@ -105,7 +105,12 @@ def search(
     ],
     model: Annotated[
         str,
-        typer.Option("--model", "-m", help="Model folder, Hub id or embedded alias ('minilm')."),
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model folder, Hub id or embedded alias: 'default' (icd10-minilm, all-MiniLM-L6-v2 "
+            "fine-tuned on ICD-10-CM) or 'minilm' (the base all-MiniLM-L6-v2).",
+        ),
     ] = "default",
     scope: Annotated[
         str,
@@ -184,6 +189,31 @@ def search(
         for rank, hit in enumerate(hits, start=1):
             table.add_row(str(rank), hit.id, hit.text, f"{hit.score:.3f}")
         console.print(table)
+
+
+@app.command()
+@_friendly
+def export(
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="'default' (the embedded icd10-minilm), another embedded alias, a model folder or a Hub id.",
+            show_default=False,
+        ),
+    ],
+    out_dir: Annotated[str, typer.Argument(help="A new (or empty) folder to write.", show_default=False)],
+) -> None:
+    """Write a model as a standalone sentence-transformers folder: plain
+    ``SentenceTransformer(OUT_DIR)`` loads it, without cardio-st.
+
+    ``cardio-st export default OUT_DIR`` writes the embedded default model with its adapter merged
+    into all-MiniLM-L6-v2, and its model card with the evaluation results it shipped with.
+    """
+    from cardio_st.models.default import export_model
+
+    _quiet_libraries()
+    out = export_model(model, out_dir)
+    typer.echo(f"wrote {model} to {out}")
 
 
 def _is_main_process() -> bool:
@@ -485,7 +515,9 @@ def _load_for_evaluation(name: str) -> tuple[str, Any]:
 def evaluate(
     model: Annotated[
         str,
-        typer.Option("--model", "-m", help="Model folder, Hub id, embedded alias ('minilm'), tfidf or bm25."),
+        typer.Option(
+            "--model", "-m", help="Model folder, Hub id, embedded alias ('default', 'minilm'), tfidf or bm25."
+        ),
     ] = "default",
     task: Annotated[
         list[str] | None,

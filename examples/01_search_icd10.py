@@ -6,7 +6,7 @@ The first run embeds the 1,427 billable circulatory codes (a few seconds) and ca
 
 from cardio_st import ICD10Search
 
-searcher = ICD10Search(scope="cardio")  # embedded all-MiniLM-L6-v2; any SentenceTransformer works
+searcher = ICD10Search(scope="cardio")  # the embedded icd10-minilm; any SentenceTransformer works
 queries = [
     "heart attack with ST elevation of the anterior wall",
     "afib",

@@ -203,3 +203,16 @@ def test_train_refuses_to_overwrite_a_finished_model(tmp_path):
         ],
     )
     assert result.exit_code == 2 and "already holds a trained model: pass --overwrite" in result.stderr
+
+
+def test_export_writes_a_folder_and_will_not_overwrite_one(tmp_path):
+    out = tmp_path / "minilm"
+    result = runner.invoke(app, ["export", "minilm", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "modules.json").is_file() and f"to {out}" in result.stdout
+    again = runner.invoke(app, ["export", "minilm", str(out)])
+    assert again.exit_code == 2
+    assert (
+        again.stderr.strip()
+        == f"error: {out} already exists and is not an empty folder: choose a new output folder"
+    )

@@ -170,3 +170,23 @@ def test_validation_eval_set_stays_on_the_train_side(all_pairs):
     assert {category_of[p] for p in data["validation"]["positive"]} <= chosen
     with pytest.raises(CardioSTError, match="unknown side"):
         icd10.icd10_eval_set("cardio", side="train")
+
+
+def test_note_pairs_name_one_train_side_code_and_stay_off_the_held_out_side():
+    data, counts = icd10.icd10_pairs("all", notes=True)
+    plain, _ = icd10.icd10_pairs("all")
+    train = icd10.load_codes("all", split="train")
+    assert counts["notes"] > 1000
+    added = len(data["train"]) + len(data["validation"]) - len(plain["train"]) - len(plain["validation"])
+    assert added > 1000
+    # "dislocation of toe (S93.1-)" on another code's page names S93.1's condition
+    row = data["train"]["anchor"].index("dislocation of toe")
+    assert data["train"]["positive"][row] == "Subluxation and dislocation of toe"
+    # a note naming two codes is not a pair; no anchor keeps a code reference
+    assert not any(icd10._CODE_REFERENCE_RE.search(anchor) for anchor in data["train"]["anchor"])
+    # every positive is the description of a train-side code; held-out-only texts never appear
+    descriptions = {code.description for code in train}
+    held_out_only = {c.description for c in icd10.load_codes("all", split="test")} - descriptions
+    for split in data.values():
+        assert set(split["positive"]) <= descriptions
+        assert not set(split["anchor"]) & held_out_only

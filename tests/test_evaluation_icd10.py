@@ -15,6 +15,7 @@ from cardio_st.data.icd10 import icd10_eval_set
 from cardio_st.errors import CardioSTError
 from cardio_st.evaluation.icd10 import (
     METRICS,
+    ICD10Evaluator,
     character_error_rate,
     evaluate_icd10,
     paired_bootstrap,
@@ -221,3 +222,21 @@ def test_minilm_and_tfidf_on_cardio(minilm):
     assert same == {"difference": 0.0, "low": 0.0, "high": 0.0}
     with pytest.raises(CardioSTError, match="same scope"):
         paired_bootstrap(cosine, dataclasses.replace(cosine, codes=cosine.codes[:-1]))
+
+
+def test_results_go_into_the_model_card_when_the_model_is_saved(tiny_qwen3, tmp_path):
+    # Given a model evaluated twice on the held-out circulatory set and once through the evaluator
+    first = evaluate_icd10(tiny_qwen3, "cardio", bootstrap=0)
+    result = evaluate_icd10(tiny_qwen3, "cardio", bootstrap=0)
+    assert first.metrics == result.metrics
+    on_validation = ICD10Evaluator("cardio", side="validation")(tiny_qwen3)
+    assert set(on_validation) == {f"icd10-cardio-validation_{metric}" for metric in METRICS}
+    # When it is saved
+    tiny_qwen3.save(str(tmp_path))
+    card = (tmp_path / "README.md").read_text()
+    # Then the card's model-index carries each result once, under its own name
+    header = card.split("---")[1]
+    assert header.count("type: icd10-cardio\n") == 1
+    assert header.count("type: icd10-cardio-validation\n") == 1
+    assert f"value: {result.metrics['exact@1']}" in header
+    assert "ICD-10-CM Rephrasing Retrieval" in card

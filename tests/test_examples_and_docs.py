@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Examples that take arguments run a quick version of themselves here.
+EXAMPLE_ARGS = {"07_train_default_model.py": ["{tmp}/out", "--max-steps", "2", "--scopes", "cardio"]}
 
 
 @pytest.mark.slow
@@ -19,7 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_example_runs(script, tmp_path):
     env = {**os.environ, "CARDIO_ST_CACHE": str(tmp_path), "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / script)],
+        [
+            sys.executable,
+            str(ROOT / "examples" / script),
+            *(arg.format(tmp=tmp_path) for arg in EXAMPLE_ARGS.get(script, [])),
+        ],
         capture_output=True,
         text=True,
         env=env,

@@ -13,7 +13,7 @@ from sentence_transformers.base.modules import Normalize
 from sentence_transformers.sentence_transformer.modules import Pooling
 
 from cardio_st.errors import CardioSTError
-from cardio_st.modules import base_model_hub_id, eos_pooling, lora_transformer, merge_lora
+from cardio_st.modules import base_model_hub_id, eos_pooling, extract_lora, lora_transformer, merge_lora
 
 TEXTS = ["atrial fibrillation", "heart failure with reduced ejection fraction", "angina"]
 
@@ -142,6 +142,27 @@ def test_merge_equals_the_adapted_model_and_saves_full_weights(tiny_qwen3_hub_id
         merge_lora(model)
 
 
+def test_a_reloaded_adapter_merges_and_saves_weights_that_reload(minilm_hub_id, minilm_path, tmp_path):
+    # The documented flow: save adapter-only, reload with SentenceTransformer(path), merge, save. On a
+    # BERT-style base, loading the adapter registers key renamings that must not outlive the merge.
+    transformer = lora_transformer(str(minilm_path), base_model_id=minilm_hub_id)
+    _perturb_adapter(transformer)
+    pooling = Pooling(transformer.get_embedding_dimension(), "mean")
+    model = SentenceTransformer(modules=[transformer, pooling, Normalize()], device="cpu")
+    adapted = model.encode(TEXTS)
+    model.save(str(tmp_path / "adapter"))
+    reloaded = SentenceTransformer(str(tmp_path / "adapter"), device="cpu")
+    merge_lora(reloaded)
+    reloaded.save(str(tmp_path / "merged"))
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "merged" / "model.safetensors"), "pt") as weights:
+        assert not any(key.startswith("base_model.") or "lora_" in key for key in weights.keys())
+    np.testing.assert_allclose(
+        SentenceTransformer(str(tmp_path / "merged")).encode(TEXTS), adapted, atol=1e-5
+    )
+
+
 def test_merging_into_a_quantized_base_is_refused(tiny_qwen3_hub_id):
     _, model = _qwen(tiny_qwen3_hub_id, quantization="8bit")
     with pytest.raises(CardioSTError, match="cannot merge LoRA into a quantized base"):
@@ -174,3 +195,49 @@ def test_encoder_adapter_reloads_with_plain_sentence_transformers(minilm_hub_id,
     assert np.allclose(reloaded, model.encode(TEXTS), atol=1e-6)
     base = SentenceTransformer(str(minilm_path)).encode(TEXTS)
     assert not np.allclose(reloaded, base, atol=1e-3)  # the adapter is really applied
+
+
+def test_extract_lora_is_exact_for_a_low_rank_change_and_truncates_a_full_one(minilm, tmp_path):
+    import copy
+
+    base = minilm  # a BERT-style base, like the default model's (see the test above)
+
+    # Given a "fine-tuned" copy whose linear weights moved by rank-2 changes (and one by a full-rank one)
+    tuned = copy.deepcopy(base)
+    generator = torch.Generator().manual_seed(0)
+    linears = [(n, m) for n, m in tuned[0].auto_model.named_modules() if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        for _, module in linears:
+            out_features, in_features = module.weight.shape
+            b, a = (
+                torch.randn(out_features, 2, generator=generator),
+                torch.randn(2, in_features, generator=generator),
+            )
+            module.weight.add_(0.02 * b @ a)
+    # When the change is extracted at rank 2 (fp32), loaded onto the base and merged
+    kept = extract_lora(tuned, base, tmp_path / "exact", r=2, base_model_id="org/base", dtype="float32")
+    assert set(kept) == {name for name, _ in linears} and min(kept.values()) > 0.999999
+    rebuilt = copy.deepcopy(base)
+    rebuilt.load_adapter(str(tmp_path / "exact"))
+    merge_lora(rebuilt)
+    # Then the base plus the adapter is the tuned model, also once saved and reloaded
+    np.testing.assert_allclose(rebuilt.encode(TEXTS), tuned.encode(TEXTS), atol=1e-5)
+    rebuilt.save(str(tmp_path / "merged"))
+    np.testing.assert_allclose(
+        SentenceTransformer(str(tmp_path / "merged")).encode(TEXTS), tuned.encode(TEXTS), atol=1e-5
+    )
+    config = (tmp_path / "exact" / "adapter_config.json").read_text()
+    assert '"base_model_name_or_path": "org/base"' in config and '"lora_alpha": 2' in config
+
+    # A full-rank change at rank 1 keeps only part of it, and says how much
+    name, module = linears[0]
+    with torch.no_grad():
+        module.weight.add_(0.02 * torch.randn(module.weight.shape, generator=generator))
+    kept = extract_lora(tuned, base, tmp_path / "truncated", r=1, base_model_id="org/base")
+    assert kept[name] < 0.9
+    assert (tmp_path / "truncated" / "adapter_model.safetensors").stat().st_size < (
+        tmp_path / "exact" / "adapter_model.safetensors"
+    ).stat().st_size
+
+    with pytest.raises(CardioSTError, match="nothing to extract"):
+        extract_lora(base, base, tmp_path / "none", base_model_id="org/base")

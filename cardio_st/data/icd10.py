@@ -15,7 +15,7 @@ import importlib.util
 import random
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -269,6 +269,22 @@ def _is_name(term: str, description: str) -> bool:
     return not _CODE_REFERENCE_RE.search(term) and term.casefold() != description.casefold()
 
 
+# An Excludes note that names one other code: "dislocation of toe (S93.1-)". Its text is a
+# human-written name of that code's condition.
+_NOTE_REFERENCE_RE = re.compile(r"^(.*\S)\s*\(([A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?)-?\)$")
+
+
+def _note_terms(codes: list[ICD10Code]) -> Iterator[tuple[str, ICD10Code]]:
+    """(note text, code it names) for every Excludes1/Excludes2 note of ``codes`` that names exactly
+    one code of ``codes``; notes naming several codes, a range, or a code outside ``codes`` are skipped."""
+    by_code = {code.code: code for code in codes}
+    for code in codes:
+        for note in code.excludes1 + code.excludes2:
+            match = _NOTE_REFERENCE_RE.match(note)
+            if match and match.group(2) in by_code:
+                yield match.group(1), by_code[match.group(2)]
+
+
 def _negative_groups(codes: list[ICD10Code]) -> Callable[[ICD10Code], tuple[str, list[ICD10Code]]]:
     """A function giving a code's nearest non-empty group of negatives and its kind: the other
     codes of its category, else its block's other categories, else its chapter's other blocks.
@@ -313,6 +329,7 @@ def icd10_pairs(
     scope: str = "all",
     *,
     negatives: bool = True,
+    notes: bool = False,
     validation_fraction: float = 0.1,
     seed: int = 0,
 ) -> tuple[DatasetDict, dict[str, int]]:
@@ -326,6 +343,11 @@ def icd10_pairs(
     another category in its block (else its chapter). Terms that merely repeat the description or point
     at other codes ("any condition in I11.- with ...") are dropped.
 
+    With ``notes``, Excludes notes add a second kind of pair: a note on one train-side code that names
+    exactly one other train-side code ("dislocation of toe (S93.1-)") is another human wording of that
+    code's condition, so it becomes ``anchor`` (the note without its reference) for that code's
+    description, in the split of that code's category.
+
     Only train-side categories are read, so no text of a held-out category can appear (the split is
     by category and negatives never leave the train side). ``validation_fraction`` of the train-side
     categories (seeded) form the ``validation`` split, so validation terms are unseen categories too.
@@ -333,6 +355,7 @@ def icd10_pairs(
     Args:
         scope: ``"all"``, ``"cardio"`` or a chapter (see [resolve_scope][cardio_st.data.icd10.resolve_scope]).
         negatives: Add the ``negative`` column.
+        notes: Add the Excludes-note pairs.
         validation_fraction: Share of train-side categories held back for validation (0 for none).
         seed: Seeds the choice of validation categories and of negatives.
 
@@ -357,32 +380,33 @@ def icd10_pairs(
     counts: Counter[str] = Counter(codes=len(codes), categories=len({code.category for code in codes}))
     rows: dict[str, dict[str, list[str]]] = {"train": {}, "validation": {}}
     seen: set[tuple[str, str]] = set()
-    for code in codes:
-        for term in code.alternative_terms:
-            counts["terms"] += 1
-            if not _is_name(term, code.description):
-                counts["dropped: not a name"] += 1
-                continue
-            if (term, code.description) in seen:
-                counts["dropped: duplicate"] += 1
-                continue
-            seen.add((term, code.description))
-            columns = rows["validation" if code.category in validation else "train"]
-            columns.setdefault("anchor", []).append(term)
-            columns.setdefault("positive", []).append(code.description)
-            if negatives:
-                kind, group = nearest(code)
-                if not group:
-                    raise CardioSTError(
-                        f"no negative for {code.code} in scope {scope!r}: "
-                        "widen the scope or pass negatives=False"
-                    )
-                counts[f"negatives: {kind}"] += 1
-                columns.setdefault("negative", []).append(rng.choice(group).description)
+    terms = [(term, code, "terms") for code in codes for term in code.alternative_terms]
+    if notes:
+        terms += [(term, code, "notes") for term, code in _note_terms(codes)]
+    for term, code, source in terms:
+        counts[source] += 1
+        if not _is_name(term, code.description):
+            counts["dropped: not a name"] += 1
+            continue
+        if (term, code.description) in seen:
+            counts["dropped: duplicate"] += 1
+            continue
+        seen.add((term, code.description))
+        columns = rows["validation" if code.category in validation else "train"]
+        columns.setdefault("anchor", []).append(term)
+        columns.setdefault("positive", []).append(code.description)
+        if negatives:
+            kind, group = nearest(code)
+            if not group:
+                raise CardioSTError(
+                    f"no negative for {code.code} in scope {scope!r}: widen the scope or pass negatives=False"
+                )
+            counts[f"negatives: {kind}"] += 1
+            columns.setdefault("negative", []).append(rng.choice(group).description)
     data = DatasetDict({name: Dataset.from_dict(columns) for name, columns in rows.items() if columns})
     for name, split in data.items():
         counts[f"rows: {name}"] = len(split)
-    order = ("codes", "categories", "terms", "dropped", "negatives", "rows")
+    order = ("codes", "categories", "terms", "notes", "dropped", "negatives", "rows")
     return data, dict(sorted(counts.items(), key=lambda item: order.index(item[0].split(":")[0])))
 
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from sentence_transformers.base.evaluation import BaseEvaluator
 
 from cardio_st.data.icd10 import category_of
 from cardio_st.errors import CardioSTError
@@ -21,7 +22,14 @@ from cardio_st.errors import CardioSTError
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["METRICS", "ICD10Result", "character_error_rate", "evaluate_icd10", "paired_bootstrap"]
+__all__ = [
+    "METRICS",
+    "ICD10Evaluator",
+    "ICD10Result",
+    "character_error_rate",
+    "evaluate_icd10",
+    "paired_bootstrap",
+]
 
 #: Metrics of every result, in report order.
 METRICS = ("exact@1", "category@1", "recall@5", "recall@10", "mrr@10", "cer")
@@ -89,6 +97,7 @@ class ICD10Result:
             do not determine).
         bootstrap: Resamples behind ``intervals``.
         seed: Seed of the resampling.
+        side: ``"test"`` (held out) or ``"validation"``.
     """
 
     name: str
@@ -102,6 +111,7 @@ class ICD10Result:
     cer_values: list[float] = field(default_factory=list, repr=False)
     bootstrap: int = 1000
     seed: int = 0
+    side: str = "test"
 
     def per_query(self, metric: str) -> np.ndarray:
         """Per-query values of ``metric`` (one of ``METRICS``), in query order: their mean is
@@ -198,6 +208,7 @@ def evaluate_icd10(
     bootstrap: int = 1000,
     seed: int = 0,
     show_progress: bool = False,
+    side: Literal["test", "validation"] = "test",
 ) -> ICD10Result:
     """Run the ICD-10-CM rephrasing benchmark on the held-out side of the fixed split.
 
@@ -226,9 +237,14 @@ def evaluate_icd10(
         bootstrap: Resamples for the 95% intervals (0 to skip them).
         seed: Seed of the resampling.
         show_progress: Progress bars while encoding.
+        side: ``"test"`` (the held-out side, for reporting) or ``"validation"`` (train-side validation
+            categories against train-side codes, for choosing hyperparameters; see
+            [icd10_eval_set][cardio_st.data.icd10.icd10_eval_set]).
 
     Returns:
-        An [ICD10Result][cardio_st.evaluation.icd10.ICD10Result].
+        An [ICD10Result][cardio_st.evaluation.icd10.ICD10Result]. A model's metrics are also recorded in
+        its model card data (``model.model_card_data``), so the next ``model.save`` or ``push_to_hub``
+        writes them into the card's table and ``model-index`` metadata.
 
     Raises:
         CardioSTError: for an unknown distance, euclidean with a lexical retriever, or something that
@@ -251,7 +267,7 @@ def evaluate_icd10(
 
         name = name or os.fspath(retriever_or_model)
         retriever_or_model, _ = load_model(retriever_or_model)
-    evaluation = icd10_eval_set(scope)
+    evaluation = icd10_eval_set(scope, side=side)
     queries, corpus = evaluation["queries"], evaluation["corpus"]
     query_texts, codes = list(queries["query"]), list(queries["code"])
     corpus_codes, descriptions = list(corpus["code"]), list(corpus["description"])
@@ -294,7 +310,7 @@ def evaluate_icd10(
         intervals = {
             metric: _interval(_bootstrap_means(values, groups, draws)) for metric, values in per_query.items()
         }
-    return ICD10Result(
+    result = ICD10Result(
         name=name,
         scope=scope,
         distance=distance,
@@ -306,7 +322,11 @@ def evaluate_icd10(
         cer_values=cer_values,
         bootstrap=bootstrap,
         seed=seed,
+        side=side,
     )
+    if hasattr(retriever_or_model, "model_card_data"):
+        ICD10Evaluator(scope, distance=distance, side=side).record(retriever_or_model, result.metrics)
+    return result
 
 
 def _model_name(model: SentenceTransformer) -> str:
@@ -346,3 +366,78 @@ def paired_bootstrap(
     groups, draws = _code_resamples(a.codes, resamples, seed)
     low, high = _interval(_bootstrap_means(differences, groups, draws))
     return {"difference": float(differences.mean()), "low": low, "high": high}
+
+
+class ICD10Evaluator(BaseEvaluator):
+    """The ICD-10-CM rephrasing benchmark as a sentence-transformers evaluator.
+
+    Pass it to ``SentenceTransformerTrainer(evaluator=...)`` to score a model during training (use
+    ``side="validation"`` there, so checkpoints are chosen without the held-out side), or call it on
+    a model. Either way the metrics (``icd10-cardio_exact@1``, ...) land in
+    the model's card data, so a saved or pushed model carries them in its model card and
+    ``model-index`` metadata. Intervals are skipped here (``bootstrap=0``): call
+    [evaluate_icd10][cardio_st.evaluation.icd10.evaluate_icd10] for them.
+
+    Args:
+        scope: ``"cardio"``, ``"all"`` or a chapter.
+        distance: ``"cosine"`` or ``"euclidean"``.
+        batch_size: Encoding batch size.
+        side: ``"test"`` (held out) or ``"validation"``.
+        name: Metric prefix (default ``"icd10-{scope}"``, with ``"-validation"`` for that side).
+
+    Example:
+        >>> from cardio_st.evaluation.icd10 import ICD10Evaluator
+        >>> evaluator = ICD10Evaluator("cardio")
+        >>> evaluator.primary_metric
+        'exact@1'
+    """
+
+    def __init__(
+        self,
+        scope: str = "cardio",
+        *,
+        distance: str = "cosine",
+        batch_size: int = 64,
+        side: Literal["test", "validation"] = "test",
+        name: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.scope = scope
+        self.distance = distance
+        self.batch_size = batch_size
+        self.side = side
+        self.name = name or f"icd10-{scope}" + ("-validation" if side == "validation" else "")
+        self.primary_metric = "exact@1"
+        self.greater_is_better = True
+
+    @property
+    def description(self) -> str:
+        return "ICD-10-CM Rephrasing Retrieval"
+
+    def __call__(
+        self, model: SentenceTransformer, output_path: str | None = None, epoch: int = -1, steps: int = -1
+    ) -> dict[str, float]:
+        result = evaluate_icd10(
+            model, self.scope, distance=self.distance, batch_size=self.batch_size, bootstrap=0, side=self.side
+        )
+        return self.record(model, result.metrics, epoch, steps)
+
+    def record(
+        self, model: SentenceTransformer, metrics: dict[str, float], epoch: int = 0, steps: int = 0
+    ) -> dict[str, float]:
+        """Store ``metrics`` (unprefixed, e.g. ``{"exact@1": 0.5}``) in ``model``'s card data, replacing
+        earlier ones of this name and distance; returns them prefixed with the evaluator's name."""
+        metrics = self.prefix_name_to_metrics(dict(metrics), self.name)
+        card = model.model_card_data
+        for earlier in [e for e in card.eval_results_dict if isinstance(e, ICD10Evaluator)]:
+            if (earlier.name, earlier.distance) == (self.name, self.distance):
+                del card.eval_results_dict[earlier]
+        self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
+        # A model loaded from a folder re-saves that folder's README unless it was trained; the card
+        # must be generated afresh to show these results.
+        if getattr(model, "_model_card_text", None):
+            model._model_card_text = None
+        return metrics
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"scope": self.scope, "side": self.side, "distance": self.distance}

