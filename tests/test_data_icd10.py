@@ -190,3 +190,19 @@ def test_note_pairs_name_one_train_side_code_and_stay_off_the_held_out_side():
     for split in data.values():
         assert set(split["positive"]) <= descriptions
         assert not set(split["anchor"]) & held_out_only
+
+
+def test_several_negative_columns_come_from_the_same_group():
+    data, _ = icd10.icd10_pairs("cardio", negatives=3)
+    one, _ = icd10.icd10_pairs("cardio")
+    train = data["train"]
+    assert train.column_names == ["anchor", "positive", "negative_1", "negative_2", "negative_3"]
+    block_of = {c.description: c.block for c in icd10.load_codes("cardio", split="train")}
+    for row in train:
+        negatives = [row["negative_1"], row["negative_2"], row["negative_3"]]
+        assert row["positive"] not in negatives
+        # siblings, or (for a code without any) other categories of its block
+        assert {block_of[n] for n in negatives} == {block_of[row["positive"]]}
+    assert train["anchor"] == one["train"]["anchor"]
+    with pytest.raises(CardioSTError, match="number of negative columns"):
+        icd10.icd10_pairs("cardio", negatives=-1)

@@ -328,7 +328,7 @@ def validation_categories(
 def icd10_pairs(
     scope: str = "all",
     *,
-    negatives: bool = True,
+    negatives: bool | int = True,
     notes: bool = False,
     validation_fraction: float = 0.1,
     seed: int = 0,
@@ -354,7 +354,8 @@ def icd10_pairs(
 
     Args:
         scope: ``"all"``, ``"cardio"`` or a chapter (see [resolve_scope][cardio_st.data.icd10.resolve_scope]).
-        negatives: Add the ``negative`` column.
+        negatives: Add the ``negative`` column; an integer ``k`` > 1 adds ``k`` columns ``negative_1``
+            ... ``negative_k``, drawn from the same group (distinct codes while it has enough).
         notes: Add the Excludes-note pairs.
         validation_fraction: Share of train-side categories held back for validation (0 for none).
         seed: Seeds the choice of validation categories and of negatives.
@@ -373,6 +374,9 @@ def icd10_pairs(
 
     if not 0 <= validation_fraction < 1:
         raise CardioSTError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+    n_negatives = int(negatives)
+    if n_negatives < 0:
+        raise CardioSTError(f"negatives must be True, False or a number of negative columns, got {negatives}")
     codes = load_codes(scope, split="train")
     rng = random.Random(seed)
     validation = validation_categories(scope, validation_fraction, seed, rng=rng)
@@ -402,7 +406,13 @@ def icd10_pairs(
                     f"no negative for {code.code} in scope {scope!r}: widen the scope or pass negatives=False"
                 )
             counts[f"negatives: {kind}"] += 1
-            columns.setdefault("negative", []).append(rng.choice(group).description)
+            if n_negatives == 1:
+                columns.setdefault("negative", []).append(rng.choice(group).description)
+            else:  # distinct codes while the group lasts, then repeats
+                drawn = rng.sample(group, min(n_negatives, len(group)))
+                drawn += rng.choices(group, k=n_negatives - len(drawn))
+                for i, negative in enumerate(drawn, start=1):
+                    columns.setdefault(f"negative_{i}", []).append(negative.description)
     data = DatasetDict({name: Dataset.from_dict(columns) for name, columns in rows.items() if columns})
     for name, split in data.items():
         counts[f"rows: {name}"] = len(split)
