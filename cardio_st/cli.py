@@ -154,9 +154,9 @@ def search(
     if batch_size < 1:
         raise CardioSTError(f"--batch-size must be at least 1, got {batch_size}")
     resolve_scope(scope)
+    _quiet_libraries()  # before resolve_model: the default's first use merges it, loading weights
     source = resolve_model(model)
 
-    _quiet_libraries()
     from cardio_st.icd10_search import ICD10Search
 
     searcher = ICD10Search(source.path or source.hub_id, scope, batch_size=batch_size)
