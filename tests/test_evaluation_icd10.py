@@ -229,14 +229,14 @@ def test_results_go_into_the_model_card_when_the_model_is_saved(tiny_qwen3, tmp_
     first = evaluate_icd10(tiny_qwen3, "cardio", bootstrap=0)
     result = evaluate_icd10(tiny_qwen3, "cardio", bootstrap=0)
     assert first.metrics == result.metrics
-    on_validation = ICD10Evaluator("cardio", side="validation")(tiny_qwen3)
-    assert set(on_validation) == {f"icd10-cardio-validation_{metric}" for metric in METRICS}
+    on_validation = ICD10Evaluator("cardio", side="validation", name="val")(tiny_qwen3)
+    assert set(on_validation) == {f"val_{metric}" for metric in METRICS}
     # When it is saved
     tiny_qwen3.save(str(tmp_path))
     card = (tmp_path / "README.md").read_text()
     # Then the card's model-index carries each result once, under its own name
     header = card.split("---")[1]
     assert header.count("type: icd10-cardio\n") == 1
-    assert header.count("type: icd10-cardio-validation\n") == 1
+    assert header.count("type: val\n") == 1 and "icd10-cardio-validation" not in header
     assert f"value: {result.metrics['exact@1']}" in header
     assert "ICD-10-CM Rephrasing Retrieval" in card

@@ -426,11 +426,13 @@ class ICD10Evaluator(BaseEvaluator):
         self, model: SentenceTransformer, metrics: dict[str, float], epoch: int = 0, steps: int = 0
     ) -> dict[str, float]:
         """Store ``metrics`` (unprefixed, e.g. ``{"exact@1": 0.5}``) in ``model``'s card data, replacing
-        earlier ones of this name and distance; returns them prefixed with the evaluator's name."""
+        earlier ones of the same scope, side and distance; returns them prefixed with the evaluator's
+        name."""
         metrics = self.prefix_name_to_metrics(dict(metrics), self.name)
         card = model.model_card_data
+        same = (self.scope, self.side, self.distance)
         for earlier in [e for e in card.eval_results_dict if isinstance(e, ICD10Evaluator)]:
-            if (earlier.name, earlier.distance) == (self.name, self.distance):
+            if (earlier.scope, earlier.side, earlier.distance) == same:
                 del card.eval_results_dict[earlier]
         self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
         # A model loaded from a folder re-saves that folder's README unless it was trained; the card
