@@ -78,10 +78,10 @@ class ICD10Search:
         device: Device for a model loaded here.
 
     Examples:
-        >>> searcher = ICD10Search()  # embedded all-MiniLM-L6-v2, circulatory chapter
+        >>> searcher = ICD10Search()  # the embedded default (icd10-minilm), circulatory chapter
         >>> hits = searcher.search("heart attack with ST elevation of the anterior wall", top_k=5)[0]
         >>> [hit.id for hit in hits][:3]
-        ['I22.0', 'I22.1', 'I21.09']
+        ['I22.0', 'I21.09', 'I22.1']
     """
 
     def __init__(
@@ -264,7 +264,7 @@ def search_icd10(
     """One-call ICD-10-CM search; see [ICD10Search][cardio_st.icd10_search.ICD10Search] to reuse a model.
 
     Examples:
-        >>> search_icd10("afib", top_k=1)[0][0].id
-        'I48.91'
+        >>> search_icd10("mitral valve prolapse", top_k=1)[0][0].id
+        'I34.1'
     """
     return ICD10Search(model, scope).search(queries, top_k)
