@@ -206,3 +206,18 @@ def test_several_negative_columns_come_from_the_same_group():
     assert train["anchor"] == one["train"]["anchor"]
     with pytest.raises(CardioSTError, match="number of negative columns"):
         icd10.icd10_pairs("cardio", negatives=-1)
+
+
+def test_validation_categories_do_not_depend_on_the_scope():
+    # A model trained on the pairs of all chapters and validated on one chapter meets no training
+    # category: the chapter's validation categories are those of all chapters that lie in it.
+    everywhere = icd10.validation_categories("all", 0.3)
+    circulatory = icd10.validation_categories("cardio", 0.3)
+    in_chapter = {code.category for code in icd10.load_codes("cardio", split="train")}
+    assert circulatory == everywhere & in_chapter
+    assert 0.2 < len(circulatory) / len(in_chapter) < 0.4
+    data, _ = icd10.icd10_pairs("all", validation_fraction=0.3)
+    trained = {c.description for c in icd10.load_codes("all", split="train") if c.category not in everywhere}
+    evaluation = icd10.icd10_eval_set("cardio", side="validation", validation_fraction=0.3)
+    assert set(evaluation["queries"]["category"]) <= circulatory
+    assert set(data["train"]["positive"]) <= trained

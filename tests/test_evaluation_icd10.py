@@ -240,3 +240,15 @@ def test_results_go_into_the_model_card_when_the_model_is_saved(tiny_qwen3, tmp_
     assert header.count("type: val\n") == 1 and "icd10-cardio-validation" not in header
     assert f"value: {result.metrics['exact@1']}" in header
     assert "ICD-10-CM Rephrasing Retrieval" in card
+
+
+def test_validation_side_follows_the_validation_fraction_of_the_training_pairs():
+    from cardio_st.data.icd10 import category_of, validation_categories
+
+    held_back = validation_categories("cardio", 0.3)
+    result = evaluate_icd10(
+        TfidfCharRetriever(), "cardio", side="validation", validation_fraction=0.3, bootstrap=0
+    )
+    usual = evaluate_icd10(TfidfCharRetriever(), "cardio", side="validation", bootstrap=0)
+    assert {category_of(code) for code in result.codes} <= held_back
+    assert len(result.codes) > len(usual.codes) > 0

@@ -320,9 +320,16 @@ def validation_categories(
 
     The same categories as the ``validation`` split of [icd10_pairs][cardio_st.data.icd10.icd10_pairs]
     with the same arguments, so model choices are made on them and never on the held-out side.
+    They are drawn from the train-side categories of *all* chapters and then restricted to
+    ``scope``, so whether a category is a validation category does not depend on the scope: a model
+    trained on ``icd10_pairs("all")`` and validated on the circulatory chapter
+    (``ICD10Evaluator("cardio", side="validation")``) meets no category it was trained on.
     """
-    categories = sorted({code.category for code in load_codes(scope, split="train")})
-    return set((rng or random.Random(seed)).sample(categories, round(len(categories) * fraction)))
+    categories = sorted({code.category for code in load_codes("all", split="train")})
+    chosen = set((rng or random.Random(seed)).sample(categories, round(len(categories) * fraction)))
+    if resolve_scope(scope) == "all":
+        return chosen
+    return chosen & {code.category for code in load_codes(scope, split="train")}
 
 
 def icd10_pairs(
@@ -350,7 +357,9 @@ def icd10_pairs(
 
     Only train-side categories are read, so no text of a held-out category can appear (the split is
     by category and negatives never leave the train side). ``validation_fraction`` of the train-side
-    categories (seeded) form the ``validation`` split, so validation terms are unseen categories too.
+    categories (seeded, drawn over all chapters and then restricted to ``scope``; see
+    [validation_categories][cardio_st.data.icd10.validation_categories]) form the ``validation``
+    split, so validation terms are unseen categories too, whatever scope a model is validated on.
 
     Args:
         scope: ``"all"``, ``"cardio"`` or a chapter (see [resolve_scope][cardio_st.data.icd10.resolve_scope]).

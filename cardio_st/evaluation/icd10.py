@@ -209,6 +209,7 @@ def evaluate_icd10(
     seed: int = 0,
     show_progress: bool = False,
     side: Literal["test", "validation"] = "test",
+    validation_fraction: float = 0.1,
 ) -> ICD10Result:
     """Run the ICD-10-CM rephrasing benchmark on the held-out side of the fixed split.
 
@@ -240,6 +241,9 @@ def evaluate_icd10(
         side: ``"test"`` (the held-out side, for reporting) or ``"validation"`` (train-side validation
             categories against train-side codes, for choosing hyperparameters; see
             [icd10_eval_set][cardio_st.data.icd10.icd10_eval_set]).
+        validation_fraction: With ``side="validation"``, the share of train-side categories held
+            back -- the ``validation_fraction`` the model's training pairs were built with
+            ([icd10_pairs][cardio_st.data.icd10.icd10_pairs]).
 
     Returns:
         An [ICD10Result][cardio_st.evaluation.icd10.ICD10Result]. A model's metrics are also recorded in
@@ -267,7 +271,7 @@ def evaluate_icd10(
 
         name = name or os.fspath(retriever_or_model)
         retriever_or_model, _ = load_model(retriever_or_model)
-    evaluation = icd10_eval_set(scope, side=side)
+    evaluation = icd10_eval_set(scope, side=side, validation_fraction=validation_fraction)
     queries, corpus = evaluation["queries"], evaluation["corpus"]
     query_texts, codes = list(queries["query"]), list(queries["code"])
     corpus_codes, descriptions = list(corpus["code"]), list(corpus["description"])
