@@ -45,6 +45,7 @@ def test_example_runs(script, tmp_path):
         "cardio_st.evaluation.retrieval",
         "cardio_st.search",
         "cardio_st.icd10_search",
+        "cardio_st.modules.asymmetric_router",
     ],
 )
 def test_docstring_examples(module):

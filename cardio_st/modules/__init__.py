@@ -4,8 +4,11 @@
 - [lora_transformer][cardio_st.modules.lora_transformer.lora_transformer]: a Transformer with a LoRA
   adapter over an optional 8-bit / 4-bit base; [merge_lora][cardio_st.modules.lora_transformer.merge_lora];
   [extract_lora][cardio_st.modules.lora_transformer.extract_lora] (a full fine-tune as a small adapter).
+- [asymmetric_router][cardio_st.modules.asymmetric_router.asymmetric_router]: a small query encoder
+  and a large document encoder as one Router, bridged by truncation or a learned projection.
 """
 
+from cardio_st.modules.asymmetric_router import asymmetric_router, route_dimensions
 from cardio_st.modules.eos_pooling import appends_eos, ensure_eos, eos_pooling
 from cardio_st.modules.lora_transformer import (
     base_model_hub_id,
@@ -17,6 +20,7 @@ from cardio_st.modules.lora_transformer import (
 
 __all__ = [
     "appends_eos",
+    "asymmetric_router",
     "base_model_hub_id",
     "ensure_eos",
     "eos_pooling",
@@ -24,4 +28,5 @@ __all__ = [
     "lora_transformer",
     "merge_lora",
     "quantization_config",
+    "route_dimensions",
 ]
