@@ -107,3 +107,30 @@ def test_stage_one_through_the_router_trains_only_the_query_route(tiny_qwen3, mi
     assert all(torch.equal(value, after[key]) for key, value in document_before.items())
     moved = router.sub_modules["query"].state_dict()
     assert any(not torch.equal(value, moved[key]) for key, value in query_before.items())
+
+
+def test_a_lora_document_route_saves_merged_and_reloads_with_plain_sentence_transformers(
+    tiny_qwen3_hub_id, tiny_qwen3, tmp_path
+):
+    from cardio_st.models import cardioembed
+    from cardio_st.modules import save_asymmetric
+
+    # Given a LoRA-adapted document route whose adapter changes the embeddings
+    document = cardioembed(tiny_qwen3_hub_id, quantization=None, device="cpu")
+    model = SentenceTransformer(modules=[asymmetric_router(tiny_qwen3, document)], device="cpu")
+    torch.manual_seed(0)
+    for name, parameter in model.named_parameters():
+        if "lora_B" in name:
+            parameter.data.normal_(0, 0.1)
+    adapted = model.encode_document(DOCUMENTS)
+    # When it is saved (a plain model.save writes the route adapter-only, which sentence-transformers
+    # 6.2 cannot reload inside a Router)
+    save_asymmetric(model, tmp_path / "merged")
+    (documents, queries), _ = encode_in_fresh_process(
+        tmp_path / "merged", [("encode_document", DOCUMENTS), ("encode_query", QUERIES)]
+    )
+    # Then the reloaded model embeds as the adapted one, and the model kept its adapter
+    np.testing.assert_allclose(documents, adapted, atol=1e-5)
+    np.testing.assert_allclose(queries, model.encode_query(QUERIES), atol=1e-5)
+    assert any("lora_B" in name for name, _ in model.named_parameters())
+    assert not (tmp_path / "merged" / "document_0_Transformer" / "adapter_config.json").exists()

@@ -5,10 +5,11 @@
   adapter over an optional 8-bit / 4-bit base; [merge_lora][cardio_st.modules.lora_transformer.merge_lora];
   [extract_lora][cardio_st.modules.lora_transformer.extract_lora] (a full fine-tune as a small adapter).
 - [asymmetric_router][cardio_st.modules.asymmetric_router.asymmetric_router]: a small query encoder
-  and a large document encoder as one Router, bridged by truncation or a learned projection.
+  and a large document encoder as one Router, bridged by truncation or a learned projection;
+  [save_asymmetric][cardio_st.modules.asymmetric_router.save_asymmetric] (LoRA routes merged).
 """
 
-from cardio_st.modules.asymmetric_router import asymmetric_router, route_dimensions
+from cardio_st.modules.asymmetric_router import asymmetric_router, route_dimensions, save_asymmetric
 from cardio_st.modules.eos_pooling import appends_eos, ensure_eos, eos_pooling
 from cardio_st.modules.lora_transformer import (
     base_model_hub_id,
@@ -29,4 +30,5 @@ __all__ = [
     "merge_lora",
     "quantization_config",
     "route_dimensions",
+    "save_asymmetric",
 ]

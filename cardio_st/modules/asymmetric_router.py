@@ -7,11 +7,16 @@ each module's class in ``modules.json`` and, since 6.0, loads classes outside it
 bridge is a ``Dense`` layer, the output a ``Normalize`` -- or does not need saving (which route is
 frozen is a training-time setting). So the saved model is a plain Router folder that
 ``SentenceTransformer(path)`` reloads exactly, with ``encode_query`` running the query route only.
+The one exception is a route with a LoRA adapter: a Router saves it adapter-only, and
+sentence-transformers cannot load an adapter-only folder inside a Router (checked with 6.2), so
+[save_asymmetric][cardio_st.modules.asymmetric_router.save_asymmetric] merges adapters before saving.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from cardio_st.errors import CardioSTError
@@ -20,7 +25,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Module, Router
 
-__all__ = ["asymmetric_router", "route_dimensions"]
+__all__ = ["asymmetric_router", "route_dimensions", "save_asymmetric"]
 
 
 def _route(encoder: SentenceTransformer | Iterable[Module], which: str) -> list[Module]:
@@ -138,3 +143,35 @@ def asymmetric_router(
 def route_dimensions(router: Router) -> dict[str, int]:
     """Output width of each route of a Router (after its bridge): ``{"query": d, "document": d}``."""
     return {name: _dimension(list(modules), name) for name, modules in router.sub_modules.items()}
+
+
+def save_asymmetric(model: SentenceTransformer, path: str | os.PathLike[str]) -> Path:
+    """Save a routed model so that plain ``SentenceTransformer(path)`` reloads it, LoRA routes included.
+
+    A Router saves a route whose Transformer carries a PEFT adapter as an adapter-only folder, which
+    sentence-transformers loads at the top level of a model but not inside a Router: the reload
+    fails looking for the route's full weights. So the adapters are merged into full weights --
+    in a copy: ``model`` keeps its adapter and can go on training -- and the copy is saved. Without
+    an adapter this is ``model.save(path)``.
+
+    Args:
+        model: The model, typically ``SentenceTransformer(modules=[asymmetric_router(...)])``.
+        path: Output folder.
+
+    Returns:
+        The folder written.
+
+    Raises:
+        CardioSTError: for an adapter over a quantized (8-bit / 4-bit) base, which cannot be merged
+            without losing precision (see [merge_lora][cardio_st.modules.lora_transformer.merge_lora]).
+    """
+    import copy
+
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    from cardio_st.modules.lora_transformer import merge_lora
+
+    if any(isinstance(module, BaseTunerLayer) for module in model.modules()):
+        model = merge_lora(copy.deepcopy(model))
+    model.save(os.fspath(path))
+    return Path(path)
