@@ -181,6 +181,15 @@ class TrainResult:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
+def _routed_with_adapter(model: SentenceTransformer) -> bool:
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    from sentence_transformers.base.modules import Router
+
+    return any(isinstance(m, Router) for m in model.children()) and any(
+        isinstance(m, BaseTunerLayer) for m in model.modules()
+    )
+
+
 def _world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
@@ -207,6 +216,9 @@ def train(
     resume: bool = True,
     show_progress: bool = True,
     callbacks: list[Any] | None = None,
+    loss: Any = None,
+    router_mapping: dict[str, str] | None = None,
+    learning_rate_mapping: dict[str, float] | None = None,
 ) -> TrainResult:
     """Train ``model`` with temperature InfoNCE through ``SentenceTransformerTrainer``.
 
@@ -219,6 +231,15 @@ def train(
 
     Under ``torchrun`` / ``accelerate launch`` the same call trains with one process per device
     and gathers every process's positives and negatives into each loss (``gloo`` on CPUs).
+
+    ``loss`` replaces the InfoNCE loss (then ``temperature``, ``symmetric``, ``mini_batch_size`` and
+    ``matryoshka_dims`` are not used); ``router_mapping`` maps text columns to the routes of a
+    Router model (e.g. ``{"anchor": "query", "positive": "document"}``) and
+    ``learning_rate_mapping`` gives parameters whose names match a regular expression their own
+    learning rate, as in ``SentenceTransformerTrainingArguments``. A model whose Router routes carry
+    LoRA adapters is saved with
+    [save_asymmetric][cardio_st.modules.asymmetric_router.save_asymmetric] (adapters merged), so
+    ``final`` reloads with plain sentence-transformers.
 
     Raises:
         CardioSTError: when the loss becomes NaN or infinite (naming the step and the last
@@ -234,14 +255,19 @@ def train(
 
     output_dir = Path(output_dir)
     distributed = _world_size() > 1
-    if mini_batch_size:
-        loss = CachedInfoNCELoss(
-            model, temperature, symmetric, mini_batch_size=mini_batch_size, gather_across_devices=distributed
-        )
-    else:
-        loss = InfoNCELoss(model, temperature, symmetric, gather_across_devices=distributed)
-    if matryoshka_dims:
-        loss = MatryoshkaLoss(model, loss, matryoshka_dims)
+    if loss is None:
+        if mini_batch_size:
+            loss = CachedInfoNCELoss(
+                model,
+                temperature,
+                symmetric,
+                mini_batch_size=mini_batch_size,
+                gather_across_devices=distributed,
+            )
+        else:
+            loss = InfoNCELoss(model, temperature, symmetric, gather_across_devices=distributed)
+        if matryoshka_dims:
+            loss = MatryoshkaLoss(model, loss, matryoshka_dims)
 
     per_epoch = math.ceil(len(data["train"]) / (batch_size * _world_size()))
     total = max_steps if max_steps > 0 else math.ceil(per_epoch * epochs)
@@ -274,6 +300,8 @@ def train(
         ddp_find_unused_parameters=False,
         bf16=cuda and torch.cuda.is_bf16_supported(),
         dataloader_drop_last=distributed,
+        router_mapping=router_mapping or {},
+        learning_rate_mapping=learning_rate_mapping or {},
     )
     trainer = SentenceTransformerTrainer(
         model=model,
@@ -310,7 +338,13 @@ def train(
         ) from None
     seconds = time.perf_counter() - started
     final_dir = output_dir / "final"
-    trainer.save_model(str(final_dir))
+    if _routed_with_adapter(model):
+        from cardio_st.modules.asymmetric_router import save_asymmetric
+
+        if trainer.is_world_process_zero():
+            save_asymmetric(model, final_dir)
+    else:
+        trainer.save_model(str(final_dir))
     metrics: dict[str, float] = {}
     if evaluator is not None:
         metrics = {key: float(value) for key, value in evaluator(model).items()}

@@ -1,0 +1,244 @@
+"""CARE recipes (arXiv 2604.10937): build an asymmetric retriever, Stage I (align the query encoder to
+the frozen document encoder) and Stage II (fine-tune both), through cardio-st's ``train``. Leaves out
+the modules and the loss themselves (cardio_st.modules.asymmetric_router, cardio_st.losses).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from cardio_st.errors import CardioSTError
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Router
+
+    from cardio_st.training import TrainResult
+
+__all__ = ["ALIGN_DEFAULTS", "FINETUNE_DEFAULTS", "align", "care_model", "finetune"]
+
+logger = logging.getLogger(__name__)
+
+#: Stage I settings: CARE's temperature 0.1; MSE and InfoNCE weighted alike.
+ALIGN_DEFAULTS = {"temperature": 0.1, "infonce_weight": 1.0, "mse_weight": 1.0, "epochs": 1, "lr": 5e-5}
+#: Stage II settings: CARE's temperature 0.02; the large document encoder moves 10x more slowly.
+FINETUNE_DEFAULTS = {"temperature": 0.02, "epochs": 1, "query_lr": 2e-5, "document_lr": 2e-6}
+
+
+def care_model(
+    query: SentenceTransformer,
+    document: SentenceTransformer,
+    *,
+    bridge: Literal["truncate", "project"] = "truncate",
+    device: str | None = None,
+) -> SentenceTransformer:
+    """``SentenceTransformer(modules=[asymmetric_router(query, document, bridge=bridge)])``: the two
+    encoders' modules become its query and document routes (see
+    [asymmetric_router][cardio_st.modules.asymmetric_router.asymmetric_router])."""
+    from sentence_transformers import SentenceTransformer
+
+    from cardio_st.modules.asymmetric_router import asymmetric_router
+
+    return SentenceTransformer(modules=[asymmetric_router(query, document, bridge=bridge)], device=device)
+
+
+def _router(model: SentenceTransformer) -> Router:
+    from sentence_transformers.base.modules import Router
+
+    routers = [module for module in model.children() if isinstance(module, Router)]
+    if len(routers) != 1 or set(routers[0].sub_modules) != {"query", "document"}:
+        raise CardioSTError(
+            "CARE training needs a model whose one Router has a 'query' and a 'document' route: "
+            "build it with care_model(query_encoder, document_encoder)"
+        )
+    return routers[0]
+
+
+def _is_truncation(module: Any) -> bool:
+    import torch
+    from sentence_transformers.base.modules import Dense
+
+    if not isinstance(module, Dense) or module.bias or module.out_features > module.in_features:
+        return False
+    identity = torch.eye(module.out_features, module.in_features, dtype=module.linear.weight.dtype)
+    return isinstance(module.activation_function, torch.nn.Identity) and torch.equal(
+        module.linear.weight.detach().cpu(), identity
+    )
+
+
+def _set_trainable(router: Router, *, query: bool, document: bool) -> None:
+    for name, trainable in (("query", query), ("document", document)):
+        for module in router.sub_modules[name]:
+            # A truncation bridge is the identity's first rows: training would make it a projection.
+            module.requires_grad_(trainable and not _is_truncation(module))
+
+
+def _negative_columns(columns: list[str]) -> list[str]:
+    return [name for name in columns if name.startswith("negative")]
+
+
+def _check_columns(data: DatasetDict) -> None:
+    if "train" not in data:
+        raise CardioSTError(f"no 'train' split in the data (splits: {list(data)})")
+    columns = data["train"].column_names
+    if columns[:2] != ["anchor", "positive"] or set(columns[2:]) - set(_negative_columns(columns)):
+        raise CardioSTError(
+            f"CARE training needs columns anchor, positive and optional negative* columns, got {columns}"
+        )
+
+
+def _targets_key(router: Router, data: DatasetDict) -> str:
+    """What the targets depend on: the training texts and the document route's weights (hashed as raw
+    bytes through the buffer protocol, so an 8-bit or bfloat16 encoder is not copied)."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name in data["train"].column_names:
+        for text in data["train"][name]:
+            digest.update(text.encode() + b"\0")
+    for name, tensor in sorted(router.sub_modules["document"].state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def _document_targets(model: SentenceTransformer, data: DatasetDict, output_dir: Path, batch_size: int):
+    """The frozen document route's embeddings of every training text, computed once per output folder
+    (a resumed run reads them back) and recomputed only if the data or the document route changed."""
+    from datasets import load_from_disk
+
+    from cardio_st.losses.asym_info_nce_mse import add_document_targets
+
+    folder, record = output_dir / "document-targets", output_dir / "document-targets.json"
+    key = _targets_key(_router(model), data)
+    if folder.is_dir() and record.is_file() and json.loads(record.read_text()).get("key") == key:
+        logger.info("reusing the document targets in %s", folder)
+        return load_from_disk(str(folder))
+    train = add_document_targets(data["train"], model, batch_size=batch_size, show_progress=False)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    train.save_to_disk(str(folder))
+    record.write_text(json.dumps({"key": key, "rows": len(train)}))
+    return train
+
+
+def align(
+    model: SentenceTransformer,
+    data: DatasetDict,
+    output_dir: str | os.PathLike,
+    *,
+    temperature: float = ALIGN_DEFAULTS["temperature"],
+    infonce_weight: float = ALIGN_DEFAULTS["infonce_weight"],
+    mse_weight: float = ALIGN_DEFAULTS["mse_weight"],
+    epochs: float = ALIGN_DEFAULTS["epochs"],
+    lr: float = ALIGN_DEFAULTS["lr"],
+    batch_size: int = 64,
+    **train_kwargs: Any,
+) -> TrainResult:
+    """CARE Stage I: train the query route against the frozen document route.
+
+    The document route is frozen and runs once, before training: its embeddings of every anchor,
+    positive and negative go into a ``label`` column, cached in ``output_dir/document-targets`` so a
+    resumed run does not embed again. Then [AsymInfoNCEMSELoss][cardio_st.losses.AsymInfoNCEMSELoss]
+    trains the query route on (anchor, positive) with the anchors and positives routed to the query
+    encoder. An ``eval`` split is scored with the query route against the document route.
+
+    Args:
+        model: A [care_model][cardio_st.models.care.care_model].
+        data: ``train`` (and optional ``eval``) splits with ``anchor``, ``positive`` and optional
+            ``negative*`` columns.
+        output_dir: Checkpoints, the targets and ``final``.
+        temperature, infonce_weight, mse_weight: The loss's settings.
+        epochs, lr, batch_size: Training settings.
+        **train_kwargs: Passed to [train][cardio_st.training.train] (``max_steps``, ``save_steps``,
+            ``resume``, ``seed``, ...).
+
+    Raises:
+        CardioSTError: for a model that is not a query/document router, or other columns.
+    """
+    from datasets import DatasetDict
+
+    from cardio_st.losses.asym_info_nce_mse import AsymInfoNCEMSELoss
+    from cardio_st.training import train
+
+    _check_columns(data)
+    router = _router(model)
+    _set_trainable(router, query=True, document=False)
+    output_dir = Path(output_dir)
+    targets = _document_targets(model, data, output_dir, batch_size)
+    stage = DatasetDict({"train": targets.select_columns(["anchor", "positive", "label"])})
+    if "eval" in data:
+        stage["eval"] = data["eval"]
+    loss = AsymInfoNCEMSELoss(model, temperature, infonce_weight=infonce_weight, mse_weight=mse_weight)
+    return train(
+        model,
+        stage,
+        output_dir,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        loss=loss,
+        router_mapping={"anchor": "query", "positive": "query"},
+        **train_kwargs,
+    )
+
+
+def finetune(
+    model: SentenceTransformer,
+    data: DatasetDict,
+    output_dir: str | os.PathLike,
+    *,
+    temperature: float = FINETUNE_DEFAULTS["temperature"],
+    epochs: float = FINETUNE_DEFAULTS["epochs"],
+    query_lr: float = FINETUNE_DEFAULTS["query_lr"],
+    document_lr: float = FINETUNE_DEFAULTS["document_lr"],
+    batch_size: int = 64,
+    **train_kwargs: Any,
+) -> TrainResult:
+    """CARE Stage II: fine-tune both routes jointly with InfoNCE, each at its own learning rate.
+
+    Anchors go through the query route; positives and each ``negative*`` column (the hard-negative
+    group of the row) through the document route. [InfoNCELoss][cardio_st.losses.InfoNCELoss] at
+    ``temperature`` scores each anchor against every positive and negative of the batch. A
+    truncation bridge stays frozen (it is the identity's first rows), a projection trains with the
+    query route. A model with a LoRA document route saves ``final`` merged
+    ([save_asymmetric][cardio_st.modules.asymmetric_router.save_asymmetric]).
+
+    Args:
+        model: A [care_model][cardio_st.models.care.care_model], usually after
+            [align][cardio_st.models.care.align].
+        data: ``train`` (and optional ``eval``) splits with ``anchor``, ``positive`` and optional
+            ``negative*`` columns.
+        output_dir: Checkpoints and ``final``.
+        temperature: InfoNCE temperature (CARE's Stage II: 0.02).
+        epochs, batch_size: Training settings.
+        query_lr, document_lr: Learning rates of the two routes (0 freezes a route in effect).
+        **train_kwargs: Passed to [train][cardio_st.training.train].
+
+    Raises:
+        CardioSTError: for a model that is not a query/document router, or other columns.
+    """
+    from cardio_st.losses.info_nce import InfoNCELoss
+    from cardio_st.training import train
+
+    _check_columns(data)
+    _set_trainable(_router(model), query=True, document=True)
+    mapping = {"anchor": "query", "positive": "document"}
+    mapping.update({name: "document" for name in _negative_columns(data["train"].column_names)})
+    return train(
+        model,
+        data,
+        output_dir,
+        epochs=epochs,
+        lr=query_lr,
+        batch_size=batch_size,
+        loss=InfoNCELoss(model, temperature),
+        router_mapping=mapping,
+        learning_rate_mapping={r"sub_modules\.query\.": query_lr, r"sub_modules\.document\.": document_lr},
+        **train_kwargs,
+    )
