@@ -153,8 +153,12 @@ def align(
         data: ``train`` (and optional ``eval``) splits with ``anchor``, ``positive`` and optional
             ``negative*`` columns.
         output_dir: Checkpoints, the targets and ``final``.
-        temperature, infonce_weight, mse_weight: The loss's settings.
-        epochs, lr, batch_size: Training settings.
+        temperature: Softmax temperature of the InfoNCE term (CARE's Stage I: 0.1).
+        infonce_weight: Weight of the InfoNCE term.
+        mse_weight: Weight of the MSE term.
+        epochs: Passes over the training pairs.
+        lr: Learning rate of the query route.
+        batch_size: Rows per batch (in-batch negatives).
         **train_kwargs: Passed to [train][cardio_st.training.train] (``max_steps``, ``save_steps``,
             ``resume``, ``seed``, ...).
 
@@ -216,8 +220,10 @@ def finetune(
             ``negative*`` columns.
         output_dir: Checkpoints and ``final``.
         temperature: InfoNCE temperature (CARE's Stage II: 0.02).
-        epochs, batch_size: Training settings.
-        query_lr, document_lr: Learning rates of the two routes (0 freezes a route in effect).
+        epochs: Passes over the training pairs.
+        query_lr: Learning rate of the query route.
+        document_lr: Learning rate of the document route (0 leaves it unchanged).
+        batch_size: Rows per batch (in-batch negatives).
         **train_kwargs: Passed to [train][cardio_st.training.train].
 
     Raises:
