@@ -96,3 +96,20 @@ def test_care_training_refuses_a_model_without_routes_and_other_columns(tiny_qwe
     wrong = DatasetDict({"train": Dataset.from_dict({"query": ROWS["anchor"], "passage": ROWS["positive"]})})
     with pytest.raises(CardioSTError, match="columns anchor, positive"):
         finetune(care, wrong, tmp_path)
+
+
+def test_finetune_with_a_lora_document_route_saves_a_reloadable_final_model(
+    tiny_qwen3, tiny_qwen3_hub_id, tmp_path
+):
+    from cardio_st.models import cardioembed
+
+    document = cardioembed(tiny_qwen3_hub_id, quantization=None, device="cpu")
+    model = care_model(tiny_qwen3, document, device="cpu")
+    data = DatasetDict({"train": Dataset.from_dict(ROWS)})
+    result = finetune(model, data, tmp_path, max_steps=1, document_lr=1e-3, **SETTINGS)
+    reloaded = SentenceTransformer(result.final_dir, device="cpu")
+    assert torch.allclose(
+        torch.as_tensor(reloaded.encode_document(ROWS["positive"][:2])),
+        torch.as_tensor(model.encode_document(ROWS["positive"][:2])),
+        atol=1e-5,
+    )

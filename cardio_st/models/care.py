@@ -25,7 +25,8 @@ __all__ = ["ALIGN_DEFAULTS", "FINETUNE_DEFAULTS", "align", "care_model", "finetu
 
 logger = logging.getLogger(__name__)
 
-#: Stage I settings: CARE's temperature 0.1; MSE and InfoNCE weighted alike.
+#: Stage I settings: CARE's temperature 0.1; MSE and InfoNCE weighted alike. The learning rates here
+#: and below are cardio-st's starting points for BERT-sized query encoders, not values from the paper.
 ALIGN_DEFAULTS = {"temperature": 0.1, "infonce_weight": 1.0, "mse_weight": 1.0, "epochs": 1, "lr": 5e-5}
 #: Stage II settings: CARE's temperature 0.02; the large document encoder moves 10x more slowly.
 FINETUNE_DEFAULTS = {"temperature": 0.02, "epochs": 1, "query_lr": 2e-5, "document_lr": 2e-6}
