@@ -75,6 +75,7 @@ def asymmetric_router(
 
     No bridge is added when the widths are equal. ``freeze`` turns off gradients of the named
     routes' encoder weights (``"document"`` for CARE's Stage I); a reloaded model is trainable again.
+    The encoders' modules are taken as they are, not copied: training the router trains them.
 
     Args:
         query: The small online encoder: a symmetric SentenceTransformer or a list of its modules.
