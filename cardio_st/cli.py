@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -216,6 +217,25 @@ def export(
     typer.echo(f"wrote {model} to {out}")
 
 
+def _training_output(out: str, overwrite: bool, stale: tuple[str, ...] = ()) -> Path:
+    """OUT for a training command: refuses a finished run unless --overwrite, which removes its
+    checkpoints, ``final`` and the ``stale`` names."""
+    output = Path(out)
+    if (output / "final").exists() and not overwrite:
+        raise CardioSTError(
+            f"{output / 'final'} already holds a trained model: pass --overwrite to train again"
+        )
+    if overwrite and output.is_dir() and _is_main_process():
+        import shutil
+
+        for path in [*output.glob("checkpoint-*"), output / "final", *(output / name for name in stale)]:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.exists():
+                path.unlink()
+    return output
+
+
 def _is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
@@ -291,17 +311,7 @@ def train(
             raise CardioSTError(f"{name} must be at least 1, got {value}")
     if not (temperature > 0 and lr > 0 and epochs > 0):
         raise CardioSTError("--temperature, --lr and --epochs must be positive")
-    output = Path(out)
-    if (output / "final").exists() and not overwrite:
-        raise CardioSTError(
-            f"{output / 'final'} already holds a trained model: pass --overwrite to train again"
-        )
-    if overwrite and output.is_dir() and _is_main_process():
-        import shutil
-
-        for stale in [*output.glob("checkpoint-*"), output / "final"]:
-            shutil.rmtree(stale, ignore_errors=True)
-
+    output = _training_output(out, overwrite)
     _quiet_libraries()
     import warnings
 
@@ -343,6 +353,34 @@ def train(
     )
     if not _is_main_process():
         return
+    _print_training(result)
+
+
+care_app = typer.Typer(
+    help="CARE asymmetric retrievers: a small query encoder aligned to a large document encoder.",
+    no_args_is_help=True,
+)
+app.add_typer(care_app, name="care")
+
+_CARE_DATA_HELP = (
+    "Pairs/triplets: a save_to_disk folder, or .parquet/.jsonl/.csv files (anchor, positive[, negative...])."
+)
+
+
+def _care_inputs(
+    data: str, out: str, overwrite: bool, numbers: dict[str, float], stale: tuple[str, ...] = ()
+):
+    if not Path(data).exists():
+        raise CardioSTError(
+            f"--data {data} does not exist: pass a dataset folder or a .parquet/.jsonl/.csv file"
+        )
+    for name, value in numbers.items():
+        if not value > 0:
+            raise CardioSTError(f"{name} must be positive, got {value}")
+    return _training_output(out, overwrite, stale)
+
+
+def _print_training(result: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -356,6 +394,135 @@ def train(
         if key.endswith(("accuracy@1", "accuracy@5", "accuracy@10", "mrr@10", "ndcg@10")):
             table.add_row(key, f"{value:.4f}")
     Console().print(table)
+
+
+@care_app.command("align")
+@_friendly
+def care_align(
+    query: Annotated[str, typer.Option(help="Small query encoder: embedded name, Hub id or folder.")],
+    document: Annotated[
+        str, typer.Option(help="Large document encoder (frozen here): name, Hub id or folder.")
+    ],
+    data: Annotated[str, typer.Option(help=_CARE_DATA_HELP)],
+    out: Annotated[
+        str, typer.Option(help="Output folder: targets, checkpoints, then the model in OUT/final.")
+    ],
+    bridge: Annotated[
+        str, typer.Option(help="truncate (Matryoshka document encoders) or project.")
+    ] = "truncate",
+    temperature: Annotated[float, typer.Option(help="InfoNCE temperature.")] = 0.1,
+    mse_weight: Annotated[float, typer.Option(help="Weight of the MSE term (InfoNCE weighs 1).")] = 1.0,
+    epochs: Annotated[float, typer.Option(help="Training epochs.")] = 1,
+    batch_size: Annotated[int, typer.Option(help="Pairs per batch (in-batch negatives).")] = 64,
+    lr: Annotated[float, typer.Option(help="Learning rate of the query encoder.")] = 5e-5,
+    seed: Annotated[int, typer.Option(help="Seed for data order and dropout.")] = 42,
+    save_steps: Annotated[
+        int | None, typer.Option(help="Checkpoint every N steps (default: 10 per run).")
+    ] = None,
+    max_steps: Annotated[int, typer.Option(help="Stop after N steps (-1: run all epochs).")] = -1,
+    overwrite: Annotated[bool, typer.Option(help="Start over instead of resuming from OUT.")] = False,
+) -> None:
+    """CARE Stage I: train the query encoder against the frozen document encoder (InfoNCE + MSE).
+
+    The document encoder embeds every training text once (cached in OUT/document-targets); only the
+    query encoder trains. Rerunning the same command after an interruption resumes.
+    """
+    if bridge not in ("truncate", "project"):
+        raise CardioSTError(f"--bridge must be truncate or project, got {bridge!r}")
+    output = _care_inputs(
+        data,
+        out,
+        overwrite,
+        {"--temperature": temperature, "--lr": lr, "--epochs": epochs, "--batch-size": batch_size},
+        stale=("document-targets", "document-targets.json"),
+    )
+    _quiet_libraries()
+    from transformers import set_seed
+
+    from cardio_st.models.care import align, care_model
+    from cardio_st.models.default import load_model
+    from cardio_st.training import load_pairs
+
+    set_seed(seed)
+    model = care_model(load_model(query)[0], load_model(document)[0], bridge=bridge)
+    result = align(
+        model,
+        load_pairs(data, seed=seed),
+        output,
+        temperature=temperature,
+        mse_weight=mse_weight,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        save_steps=save_steps,
+        max_steps=max_steps,
+        resume=not overwrite,
+    )
+    _print_training(result)
+
+
+@care_app.command("finetune")
+@_friendly
+def care_finetune(
+    model: Annotated[str, typer.Option(help="A CARE model folder, e.g. the OUT/final of care align.")],
+    data: Annotated[str, typer.Option(help=_CARE_DATA_HELP)],
+    out: Annotated[str, typer.Option(help="Output folder: checkpoints, then the model in OUT/final.")],
+    temperature: Annotated[float, typer.Option(help="InfoNCE temperature.")] = 0.02,
+    epochs: Annotated[float, typer.Option(help="Training epochs.")] = 1,
+    batch_size: Annotated[int, typer.Option(help="Rows per batch (in-batch negatives).")] = 64,
+    query_lr: Annotated[float, typer.Option(help="Learning rate of the query encoder.")] = 2e-5,
+    document_lr: Annotated[
+        float, typer.Option(help="Learning rate of the document encoder (0: frozen).")
+    ] = 2e-6,
+    seed: Annotated[int, typer.Option(help="Seed for data order and dropout.")] = 42,
+    save_steps: Annotated[
+        int | None, typer.Option(help="Checkpoint every N steps (default: 10 per run).")
+    ] = None,
+    max_steps: Annotated[int, typer.Option(help="Stop after N steps (-1: run all epochs).")] = -1,
+    overwrite: Annotated[bool, typer.Option(help="Start over instead of resuming from OUT.")] = False,
+) -> None:
+    """CARE Stage II: fine-tune both encoders with InfoNCE, each at its own learning rate.
+
+    Anchors go through the query encoder, positives and negative* columns through the document
+    encoder. Rerunning the same command after an interruption resumes.
+    """
+    if document_lr < 0:
+        raise CardioSTError(f"--document-lr must be at least 0, got {document_lr}")
+    output = _care_inputs(
+        data,
+        out,
+        overwrite,
+        {
+            "--temperature": temperature,
+            "--query-lr": query_lr,
+            "--epochs": epochs,
+            "--batch-size": batch_size,
+        },
+    )
+    _quiet_libraries()
+    from transformers import set_seed
+
+    from cardio_st.models.care import finetune
+    from cardio_st.models.default import load_model
+    from cardio_st.training import load_pairs
+
+    set_seed(seed)
+    result = finetune(
+        load_model(model)[0],
+        load_pairs(data, seed=seed),
+        output,
+        temperature=temperature,
+        epochs=epochs,
+        query_lr=query_lr,
+        document_lr=document_lr,
+        batch_size=batch_size,
+        seed=seed,
+        save_steps=save_steps,
+        max_steps=max_steps,
+        resume=not overwrite,
+    )
+    _print_training(result)
 
 
 def _print_summary(title: str, summary: dict[str, Any]) -> None:

@@ -147,7 +147,8 @@ def align(
     positive and negative go into a ``label`` column, cached in ``output_dir/document-targets`` so a
     resumed run does not embed again. Then [AsymInfoNCEMSELoss][cardio_st.losses.AsymInfoNCEMSELoss]
     trains the query route on (anchor, positive) with the anchors and positives routed to the query
-    encoder. An ``eval`` split is scored with the query route against the document route.
+    encoder. An ``eval`` split gets its targets too (for the evaluation loss) and is scored by
+    retrieval: the query route's anchors against the document route's positives.
 
     Args:
         model: A [care_model][cardio_st.models.care.care_model].
@@ -168,7 +169,7 @@ def align(
     """
     from datasets import DatasetDict
 
-    from cardio_st.losses.asym_info_nce_mse import AsymInfoNCEMSELoss
+    from cardio_st.losses.asym_info_nce_mse import AsymInfoNCEMSELoss, add_document_targets
     from cardio_st.training import train
 
     _check_columns(data)
@@ -176,9 +177,12 @@ def align(
     _set_trainable(router, query=True, document=False)
     output_dir = Path(output_dir)
     targets = _document_targets(model, data, output_dir, batch_size)
-    stage = DatasetDict({"train": targets.select_columns(["anchor", "positive", "label"])})
-    if "eval" in data:
-        stage["eval"] = data["eval"]
+    columns = ["anchor", "positive", "label"]
+    stage = DatasetDict({"train": targets.select_columns(columns)})
+    if "eval" in data:  # small: embedded on every run, for the trainer's evaluation loss
+        stage["eval"] = add_document_targets(data["eval"], model, batch_size=batch_size).select_columns(
+            columns
+        )
     loss = AsymInfoNCEMSELoss(model, temperature, infonce_weight=infonce_weight, mse_weight=mse_weight)
     return train(
         model,
