@@ -217,6 +217,13 @@ def export(
     typer.echo(f"wrote {model} to {out}")
 
 
+def _require_data(data: str) -> None:
+    if not Path(data).exists():
+        raise CardioSTError(
+            f"--data {data} does not exist: pass a dataset folder or a .parquet/.jsonl/.csv file"
+        )
+
+
 def _training_output(out: str, overwrite: bool, stale: tuple[str, ...] = ()) -> Path:
     """OUT for a training command: refuses a finished run unless --overwrite, which removes its
     checkpoints, ``final`` and the ``stale`` names."""
@@ -298,12 +305,7 @@ def train(
     resumes from the last checkpoint. Under `torchrun --nproc_per_node N -m cardio_st.cli train ...`
     negatives are gathered across the N processes.
     """
-    from pathlib import Path
-
-    if not Path(data).exists():
-        raise CardioSTError(
-            f"--data {data} does not exist: pass a dataset folder or a .parquet/.jsonl/.csv file"
-        )
+    _require_data(data)
     if quantize not in ("8bit", "4bit", "none"):
         raise CardioSTError(f"--quantize must be 8bit, 4bit or none, got {quantize!r}")
     for name, value in (("--batch-size", batch_size), ("--max-length", max_length), ("--lora-r", lora_r)):
@@ -370,10 +372,7 @@ _CARE_DATA_HELP = (
 def _care_inputs(
     data: str, out: str, overwrite: bool, numbers: dict[str, float], stale: tuple[str, ...] = ()
 ):
-    if not Path(data).exists():
-        raise CardioSTError(
-            f"--data {data} does not exist: pass a dataset folder or a .parquet/.jsonl/.csv file"
-        )
+    _require_data(data)
     for name, value in numbers.items():
         if not value > 0:
             raise CardioSTError(f"{name} must be positive, got {value}")

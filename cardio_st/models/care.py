@@ -109,7 +109,9 @@ def _targets_key(router: Router, data: DatasetDict) -> str:
     return digest.hexdigest()
 
 
-def _document_targets(model: SentenceTransformer, data: DatasetDict, output_dir: Path, batch_size: int):
+def _document_targets(
+    model: SentenceTransformer, router: Router, data: DatasetDict, output_dir: Path, batch_size: int
+):
     """The frozen document route's embeddings of every training text, computed once per output folder
     (a resumed run reads them back) and recomputed only if the data or the document route changed."""
     from datasets import load_from_disk
@@ -117,7 +119,7 @@ def _document_targets(model: SentenceTransformer, data: DatasetDict, output_dir:
     from cardio_st.losses.asym_info_nce_mse import add_document_targets
 
     folder, record = output_dir / "document-targets", output_dir / "document-targets.json"
-    key = _targets_key(_router(model), data)
+    key = _targets_key(router, data)
     if folder.is_dir() and record.is_file() and json.loads(record.read_text()).get("key") == key:
         logger.info("reusing the document targets in %s", folder)
         return load_from_disk(str(folder))
@@ -176,7 +178,7 @@ def align(
     router = _router(model)
     _set_trainable(router, query=True, document=False)
     output_dir = Path(output_dir)
-    targets = _document_targets(model, data, output_dir, batch_size)
+    targets = _document_targets(model, router, data, output_dir, batch_size)
     columns = ["anchor", "positive", "label"]
     stage = DatasetDict({"train": targets.select_columns(columns)})
     if "eval" in data:  # small: embedded on every run, for the trainer's evaluation loss
