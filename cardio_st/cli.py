@@ -105,22 +105,34 @@ def search(
         ),
     ],
     model: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--model",
             "-m",
             help="Model folder, Hub id or embedded alias: 'default' (icd10-minilm, all-MiniLM-L6-v2 "
-            "fine-tuned on ICD-10-CM) or 'minilm' (the base all-MiniLM-L6-v2).",
+            "fine-tuned on ICD-10-CM) or 'minilm' (the base all-MiniLM-L6-v2). With --index: the model "
+            "to take the query encoder from (default: the one the index records).",
+            show_default="default",
         ),
-    ] = "default",
+    ] = None,
     scope: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--scope",
             "-s",
             help="cardio (I00-I99), all (~75k codes), or a chapter number or range (see `chapters`).",
+            show_default="cardio",
         ),
-    ] = "cardio",
+    ] = None,
+    index: Annotated[
+        str | None,
+        typer.Option(
+            "--index",
+            "-i",
+            help="Search this index (from `cardio-st index`) instead of ICD-10-CM: only the query encoder "
+            "is loaded.",
+        ),
+    ] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Codes to show per query.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
     batch_size: Annotated[int, typer.Option(help="Encoding batch size (index build and queries).")] = 32,
@@ -140,6 +152,9 @@ def search(
     The first run for a model and scope embeds the descriptions of the scope's billable codes and
     caches them (resumable if interrupted); later runs only embed the query.
 
+    With `--index INDEX` it searches an index built by `cardio-st index` instead, loading only the
+    query encoder of the model the index records (for an asymmetric CARE model, the small one).
+
     A query longer than the model's maximum sequence length (256 word pieces for the default) is
     truncated to it; a note on stderr says so.
     """
@@ -154,15 +169,32 @@ def search(
         raise CardioSTError(f"--top-k must be at least 1, got {top_k}")
     if batch_size < 1:
         raise CardioSTError(f"--batch-size must be at least 1, got {batch_size}")
-    resolve_scope(scope)
-    _quiet_libraries()  # before resolve_model: the default's first use merges it, loading weights
-    source = resolve_model(model)
+    if index is not None:
+        for name, given in (("--scope", scope is not None), ("--rebuild", rebuild)):
+            if given:
+                raise CardioSTError(f"{name} does not apply to --index (the index holds its own corpus)")
+        if not Path(index).is_file():
+            raise CardioSTError(
+                f"no index at {index}: build it with cardio-st index CORPUS --model M --out {index}"
+            )
+        if model is not None:
+            resolve_model(model)
+        _quiet_libraries()
+        from cardio_st.document_index import IndexSearch
 
-    from cardio_st.icd10_search import ICD10Search
+        searcher = IndexSearch(index, model, batch_size=batch_size)
+        labels = ("id", "text")
+    else:
+        scope = resolve_scope(scope or "cardio")
+        _quiet_libraries()  # before resolve_model: the default's first use merges it, loading weights
+        source = resolve_model(model)
 
-    searcher = ICD10Search(source.path or source.hub_id, scope, batch_size=batch_size)
-    if rebuild:
-        searcher.build(rebuild=True)
+        from cardio_st.icd10_search import ICD10Search
+
+        searcher = ICD10Search(source.path or source.hub_id, scope, batch_size=batch_size)
+        if rebuild:
+            searcher.build(rebuild=True)
+        labels = ("code", "description")
     results = searcher.search(queries, top_k=top_k, hybrid=hybrid)
     if as_json:
         for query, hits in zip(queries, results):
@@ -170,8 +202,8 @@ def search(
                 record = {
                     "query": query,
                     "rank": rank,
-                    "code": hit.id,
-                    "description": hit.text,
+                    labels[0]: hit.id,
+                    labels[1]: hit.text,
                     "score": hit.score,
                 }
                 typer.echo(json.dumps(record, ensure_ascii=False))
@@ -184,8 +216,8 @@ def search(
         title = query if len(query) <= 80 else query[:77] + "..."
         table = Table(title=title, title_justify="left")
         table.add_column("#", justify="right")
-        table.add_column("code")
-        table.add_column("description")
+        table.add_column(labels[0])
+        table.add_column(labels[1])
         table.add_column("fused score" if hybrid else "score", justify="right")
         for rank, hit in enumerate(hits, start=1):
             table.add_row(str(rank), hit.id, hit.text, f"{hit.score:.3f}")
@@ -215,6 +247,45 @@ def export(
     _quiet_libraries()
     out = export_model(model, out_dir)
     typer.echo(f"wrote {model} to {out}")
+
+
+@app.command("index")
+@_friendly
+def index_command(
+    corpus: Annotated[
+        str,
+        typer.Argument(
+            help="Documents: .jsonl (text, id), .csv/.tsv (header id,text), .txt (one a line), .parquet, "
+            "a BEIR folder with corpus.jsonl, or icd10:SCOPE.",
+            show_default=False,
+        ),
+    ],
+    model: Annotated[
+        str,
+        typer.Option("--model", "-m", help="Model folder, Hub id or alias; for CARE, the trained router."),
+    ],
+    out: Annotated[str, typer.Option(help="The index file to write, e.g. corpus.safetensors.")],
+    batch_size: Annotated[int, typer.Option(help="Encoding batch size.")] = 32,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace an index at OUT built from another corpus or model.")
+    ] = False,
+) -> None:
+    """Embed a corpus with a model's document encoder into an index for `cardio-st search --index`.
+
+    For an asymmetric (CARE) model only the document route embeds; the index records both encoders
+    so that search can load the query encoder alone and refuse a model that does not match. Rerun
+    the same command after an interruption to resume.
+    """
+    from cardio_st.models.default import resolve_model
+
+    if batch_size < 1:
+        raise CardioSTError(f"--batch-size must be at least 1, got {batch_size}")
+    resolve_model(model)  # fail on a bad --model before importing torch
+    _quiet_libraries()
+    from cardio_st.document_index import index_documents
+
+    built = index_documents(model, corpus, out, batch_size=batch_size, overwrite=overwrite)
+    typer.echo(f"indexed {len(built):,} documents ({built.dim} dimensions) into {out}")
 
 
 def _require_data(data: str) -> None:

@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from cardio_st.data.icd10 import chapters, data_release, load_codes, resolve_scope
 from cardio_st.errors import CardioSTError
 from cardio_st.index import FORMAT_VERSION, EmbeddingIndex, build_index, cache_dir, model_fingerprint
@@ -25,7 +23,7 @@ if TYPE_CHECKING:
 
     from cardio_st.hybrid import HybridRetriever
 
-__all__ = ["ICD10Search", "search_icd10", "validate_queries"]
+__all__ = ["ICD10Search", "search_icd10", "truncated_queries", "validate_queries", "warn_truncated"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +54,37 @@ def validate_queries(queries: str | Sequence[str]) -> list[str]:
                 f'{which} is empty: pass a clinical phrase, e.g. cardio-st search "chest pain on exertion"'
             )
     return queries
+
+
+def truncated_queries(model: SentenceTransformer, queries: Sequence[str]) -> list[tuple[int, int, int]]:
+    """Queries longer than ``model`` reads: ``(position, tokens, max_seq_length)`` for each.
+
+    The model reads the first ``max_seq_length`` tokens of such a query and ignores the rest.
+    """
+    limit = getattr(model, "max_seq_length", None)
+    tokenizer = getattr(model, "tokenizer", None)
+    if not limit or tokenizer is None:
+        return []
+    prompt = (model.prompts or {}).get("query", "")
+    found = []
+    for position, query in enumerate(queries):
+        length = len(tokenizer(prompt + query, add_special_tokens=True)["input_ids"])
+        if length > limit:
+            found.append((position, length, limit))
+    return found
+
+
+def warn_truncated(model: SentenceTransformer, queries: Sequence[str]) -> None:
+    """Log a warning for each query longer than ``model`` reads
+    ([truncated_queries][cardio_st.icd10_search.truncated_queries])."""
+    for position, length, limit in truncated_queries(model, queries):
+        logger.warning(
+            "query %d is %d tokens long; the model reads only the first %d (its max_seq_length) "
+            "and ignores the rest",
+            position + 1,
+            length,
+            limit,
+        )
 
 
 class ICD10Search:
@@ -180,17 +209,7 @@ class ICD10Search:
 
         The model reads the first ``max_seq_length`` tokens of such a query and ignores the rest.
         """
-        limit = getattr(self.model, "max_seq_length", None)
-        tokenizer = getattr(self.model, "tokenizer", None)
-        if not limit or tokenizer is None:
-            return []
-        prompt = (self.model.prompts or {}).get("query", "")
-        found = []
-        for position, query in enumerate(queries):
-            length = len(tokenizer(prompt + query, add_special_tokens=True)["input_ids"])
-            if length > limit:
-                found.append((position, length, limit))
-        return found
+        return truncated_queries(self.model, queries)
 
     @property
     def hybrid_retriever(self) -> HybridRetriever:
@@ -231,24 +250,10 @@ class ICD10Search:
         queries = validate_queries(queries)
         if top_k < 1:
             raise CardioSTError(f"top_k must be at least 1, got {top_k}")
-        for position, length, limit in self.truncated(queries):
-            logger.warning(
-                "query %d is %d tokens long; the model reads only the first %d (its max_seq_length) "
-                "and ignores the rest",
-                position + 1,
-                length,
-                limit,
-            )
+        warn_truncated(self.model, queries)
         index = self.index
         if hybrid:
-            scores, rows = self.hybrid_retriever.topk(queries, top_k)
-            return [
-                [
-                    Hit(corpus_id=row, score=float(score), id=index.ids[row], text=index.texts[row])
-                    for score, row in zip(row_scores, row_indices.tolist())
-                ]
-                for row_scores, row_indices in zip(scores, np.asarray(rows))
-            ]
+            return index.hits(*self.hybrid_retriever.topk(queries, top_k))
         embeddings = self.model.encode_query(
             queries, batch_size=self.batch_size, convert_to_tensor=True, show_progress_bar=False
         )

@@ -64,12 +64,37 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def files_fingerprint(folder: str | Path) -> str:
+def model_files(folder: Path, parts: Sequence[str] | None = None) -> list[Path]:
+    """The files of a model folder that decide its embeddings (or of its ``parts``), sorted: dotfiles
+    and the model card left out."""
+    if parts is None:
+        found = (p for p in folder.rglob("*") if p.is_file())
+    else:
+        found = (
+            p
+            for part in parts
+            for p in ([folder / part] if (folder / part).is_file() else (folder / part).rglob("*"))
+            if p.is_file()
+        )
+    kept = []
+    for path in sorted(set(found)):
+        relative = path.relative_to(folder).as_posix()
+        if relative not in _IGNORED_FILES and not any(part.startswith(".") for part in Path(relative).parts):
+            kept.append(path)
+    return kept
+
+
+def files_fingerprint(folder: str | Path, parts: Sequence[str] | None = None) -> str:
     """SHA-256 over the names and contents of a model folder's files.
 
     The content hash of each file is remembered in the cache folder against its size and
     modification time, so a 16 GB model is read once, not at every call. Dotfiles and the model
     card (README.md) are left out: they do not change embeddings.
+
+    Args:
+        folder: The model folder.
+        parts: Only these files and subfolders of it (relative paths), e.g. one route of a Router;
+            default: every file. Files named but missing are left out, not an error.
     """
     folder = Path(folder).resolve()
     memo_path = cache_dir() / "file-hashes.json"
@@ -78,10 +103,8 @@ def files_fingerprint(folder: str | Path) -> str:
     except (OSError, ValueError):
         memo = {}
     digest, changed = hashlib.sha256(), False
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in model_files(folder, parts):
         relative = path.relative_to(folder).as_posix()
-        if relative in _IGNORED_FILES or any(part.startswith(".") for part in Path(relative).parts):
-            continue
         stat = path.stat()
         key, signature = str(path.resolve()), [stat.st_size, stat.st_mtime_ns]
         if memo.get(key, {}).get("signature") != signature:
@@ -169,6 +192,19 @@ class EmbeddingIndex:
             corpus_texts=self.texts,
             normalize=normalize,
         )
+
+    def hits(self, scores: Any, rows: Any) -> list[list[Hit]]:
+        """Hits of a ranking made elsewhere (e.g. a [HybridRetriever][cardio_st.hybrid.HybridRetriever]'s
+        ``topk``): ``scores`` and ``rows`` of shape ``(n_queries, k)``, rows indexing this index."""
+        import numpy as np
+
+        return [
+            [
+                Hit(corpus_id=row, score=float(score), id=self.ids[row], text=self.texts[row])
+                for score, row in zip(row_scores, np.asarray(row_indices).tolist())
+            ]
+            for row_scores, row_indices in zip(scores, rows)
+        ]
 
     def save(self, path: str | Path) -> Path:
         """Write the index as one safetensors file, atomically (temporary file, then rename)."""

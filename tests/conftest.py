@@ -88,3 +88,15 @@ def _minilm_model(minilm_path):
 def minilm(_minilm_model):
     """A fresh copy of all-MiniLM-L6-v2 for one test."""
     return copy.deepcopy(_minilm_model)
+
+
+@pytest.fixture(scope="session")
+def care_folder(tmp_path_factory, _tiny_qwen3_model, _minilm_model) -> Path:
+    """A saved CARE model: the tiny Qwen3 (64-d) as query encoder, MiniLM (384-d, truncated to 64) as
+    document encoder -- the small-query / large-document shape of MiniLM / MPNet, in miniature."""
+    from cardio_st.models.care import care_model
+
+    folder = tmp_path_factory.mktemp("care") / "model"
+    model = care_model(copy.deepcopy(_tiny_qwen3_model), copy.deepcopy(_minilm_model), device="cpu")
+    model.save(str(folder))
+    return folder

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -281,3 +282,67 @@ def test_care_align_bad_input_is_one_line(tmp_path, extra, message):
     assert result.stderr.strip().startswith("error: ") and message in result.stderr
     missing = runner.invoke(app, ["care", "finetune", "--model", "m", "--data", "nowhere", "--out", "o"])
     assert missing.exit_code == 2 and "--data nowhere does not exist" in missing.stderr
+
+
+def test_index_then_search_the_index_with_the_query_encoder_alone(care_folder, tmp_path):
+    from tiny_models import write_corpus
+
+    from cardio_st.document_index import IndexSearch
+    from cardio_st.modules.routes import read_layout
+
+    # Given a corpus indexed by the document encoder of a CARE model
+    corpus = write_corpus(
+        tmp_path / "corpus.jsonl", ["Acute myocardial infarction", "Atrial fibrillation", "Angina"]
+    )
+    out = tmp_path / "corpus.safetensors"
+    built = runner.invoke(app, ["index", str(corpus), "--model", str(care_folder), "--out", str(out)])
+    assert built.exit_code == 0, built.output
+    assert f"indexed 3 documents (64 dimensions) into {out}" in built.stdout
+    expected = [hit.id for hit in IndexSearch(out).search(["heart attack"], top_k=3)[0]]
+    # When a query server has only the query encoder's files, and runs in a fresh process
+    served = shutil.copytree(care_folder, tmp_path / "query-only")
+    for part in read_layout(served).route_parts("document"):
+        shutil.rmtree(served / part)
+    result = _cli("search", "heart attack", "--index", str(out), "--model", str(served), "-k", "3", "--json")
+    # Then it answers as the full model does
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["id"] for r in records] == expected and records[0]["text"] in corpus.read_text()
+    table = runner.invoke(app, ["search", "angina", "--index", str(out), "-k", "2"])
+    assert table.exit_code == 0 and "text" in table.stdout, table.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "angina", "--index", "{out}", "--scope", "all"], "--scope does not apply to --index"),
+        (["search", "angina", "--index", "{tmp}/none.safetensors"], "no index at"),
+        (["search", "angina", "--index", "{out}", "--model", "minilm"], "built by another document encoder"),
+        (
+            ["index", "{tmp}/none.jsonl", "--model", "{care}", "--out", "{tmp}/x.safetensors"],
+            "not found: pass a file",
+        ),
+        (
+            ["index", "{corpus}", "--model", "./no/model", "--out", "{tmp}/x.safetensors"],
+            "not found: no such folder",
+        ),
+        (
+            ["index", "{corpus}", "--model", "{care}", "--out", "{tmp}"],
+            "is a folder: give the index file's path",
+        ),
+    ],
+)
+def test_index_and_search_index_bad_input_is_one_line(care_folder, tmp_path, args, message):
+    from tiny_models import write_corpus
+
+    corpus = write_corpus(tmp_path / "corpus.jsonl", ["Acute myocardial infarction", "Atrial fibrillation"])
+    out = tmp_path / "corpus.safetensors"
+    assert (
+        runner.invoke(app, ["index", str(corpus), "--model", str(care_folder), "--out", str(out)]).exit_code
+        == 0
+    )
+    fill = {"out": str(out), "tmp": str(tmp_path), "care": str(care_folder), "corpus": str(corpus)}
+    result = runner.invoke(app, [arg.format(**fill) for arg in args])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr

@@ -152,3 +152,11 @@ class Memoised:
 
     def encode_document(self, texts, **kwargs):
         return self._encode("encode_document", texts, **kwargs)
+
+
+def write_corpus(path: Path, texts: list[str]) -> Path:
+    """A JSON-lines corpus of ``texts`` with ids D0, D1, ... (the format `cardio-st index` reads)."""
+    import json
+
+    path.write_text("\n".join(json.dumps({"id": f"D{i}", "text": text}) for i, text in enumerate(texts)))
+    return path

@@ -1,0 +1,136 @@
+"""A corpus to index: documents with ids, read from a file (JSON lines, CSV/TSV, text, Parquet), a
+BEIR folder or the ICD-10-CM tabular list. Leaves out cleaning and sentence splitting (corpus.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cardio_st.errors import CardioSTError
+
+__all__ = ["Documents", "load_documents"]
+
+_FORMATS = ".jsonl, .json, .csv, .tsv, .txt, .parquet, a BEIR folder with corpus.jsonl, or icd10:SCOPE"
+
+
+@dataclass(frozen=True)
+class Documents:
+    """Documents in corpus order.
+
+    Attributes:
+        ids: One unique id per document.
+        texts: What is embedded: the text, after its title when the source has one.
+        source: Where they came from, as the user named it (a path or ``icd10:SCOPE``).
+    """
+
+    ids: list[str]
+    texts: list[str]
+    source: str
+
+
+def _document(where: str, record: dict, line: int) -> tuple[str | None, str]:
+    text = record.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise CardioSTError(f"{where}, line {line}: no text (every document needs a non-empty 'text')")
+    title = record.get("title")
+    if isinstance(title, str) and title.strip():
+        text = f"{title.strip()} {text}"  # mteb and BEIR join title and text the same way
+    identifier = record.get("id", record.get("_id"))
+    return (None if identifier in (None, "") else str(identifier)), text
+
+
+def _jsonl(path: Path) -> list[tuple[str | None, str, int]]:
+    rows = []
+    with open(path, encoding="utf8") as handle:
+        for line, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except ValueError as error:
+                raise CardioSTError(f"{path}, line {line}: not JSON ({error.args[0]})") from None
+            if not isinstance(record, dict):
+                raise CardioSTError(f"{path}, line {line}: expected an object with 'text' (and 'id')")
+            rows.append((*_document(str(path), record, line), line))
+    return rows
+
+
+def _table(path: Path, delimiter: str) -> list[tuple[str | None, str, int]]:
+    with open(path, encoding="utf8", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter=delimiter)
+        if "text" not in (reader.fieldnames or []):
+            raise CardioSTError(
+                f"{path}: no 'text' column in the header (found {reader.fieldnames}); "
+                "name the columns id,text (title optional)"
+            )
+        # The header is line 1; a record's line is where it starts.
+        return [(*_document(str(path), row, reader.line_num), reader.line_num) for row in reader]
+
+
+def _parquet(path: Path) -> list[tuple[str | None, str, int]]:
+    from datasets import Dataset
+
+    table = Dataset.from_parquet(str(path))
+    if "text" not in table.column_names:
+        raise CardioSTError(f"{path}: no 'text' column (columns: {table.column_names})")
+    return [(*_document(str(path), row, number), number) for number, row in enumerate(table, start=1)]
+
+
+def _icd10(scope: str) -> Documents:
+    from cardio_st.data.icd10 import load_codes, resolve_scope
+
+    codes = load_codes(resolve_scope(scope), billable_only=True)
+    return Documents([c.code for c in codes], [c.description for c in codes], f"icd10:{scope}")
+
+
+def load_documents(source: str | os.PathLike) -> Documents:
+    """Read a corpus to index.
+
+    Formats, by suffix: ``.jsonl`` / ``.json`` (one object a line: ``text``, and ``id`` or ``_id``,
+    optional ``title``), ``.csv`` / ``.tsv`` (a header naming ``text``, ``id``, optional ``title``),
+    ``.txt`` (one document a line), ``.parquet`` (columns as for CSV); a folder holding a BEIR
+    ``corpus.jsonl``; or ``icd10:SCOPE`` (the billable codes' official descriptions of a scope, ids the
+    codes, as ``cardio-st search`` indexes them). A title is put before the text with a space, as mteb
+    does. Documents without an id are numbered by their line (1-based), so every id means one place.
+
+    Raises:
+        CardioSTError: for a missing file, an unknown format, an empty corpus, a document without
+            text or a repeated id, naming the file and line.
+    """
+    name = os.fspath(source)
+    if name.startswith("icd10:"):
+        return _icd10(name.removeprefix("icd10:") or "cardio")
+    path = Path(name).expanduser()
+    if path.is_dir() and (path / "corpus.jsonl").is_file():
+        path = path / "corpus.jsonl"
+    if not path.is_file():
+        raise CardioSTError(f"corpus {name} not found: pass a file ({_FORMATS})")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        rows = _jsonl(path)
+    elif suffix in (".csv", ".tsv"):
+        rows = _table(path, "\t" if suffix == ".tsv" else ",")
+    elif suffix == ".parquet":
+        rows = _parquet(path)
+    elif suffix == ".txt":
+        with open(path, encoding="utf8") as handle:
+            rows = [(None, raw.strip(), line) for line, raw in enumerate(handle, start=1) if raw.strip()]
+    else:
+        raise CardioSTError(f"corpus {name}: unknown format {suffix or '(no suffix)'}; use {_FORMATS}")
+    if not rows:
+        raise CardioSTError(f"corpus {name} holds no documents: add at least one")
+    ids, seen = [], {}
+    for identifier, _, line in rows:
+        identifier = identifier if identifier is not None else str(line)
+        if identifier in seen:
+            raise CardioSTError(
+                f"{path}, line {line}: id {identifier!r} already used on line {seen[identifier]}; "
+                "ids must be unique"
+            )
+        seen[identifier] = line
+        ids.append(identifier)
+    return Documents(ids, [text for _, text, _ in rows], name)

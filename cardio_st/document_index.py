@@ -1,0 +1,434 @@
+"""Index a corpus with a model's document encoder, then search it with the query encoder alone; the
+index records which encoders it belongs to and refuses the wrong ones. Leaves out ICD-10-CM's cached
+per-scope indexes (icd10_search) and approximate search.
+
+Made for asymmetric retrievers (CARE): the large document encoder runs once, offline, in
+[index_documents][cardio_st.document_index.index_documents]; the query server,
+[IndexSearch][cardio_st.document_index.IndexSearch], loads only the small query encoder
+([load_route][cardio_st.modules.routes.load_route]) and never reads the document encoder's weights.
+A model without routes works too: both encoders are then the model itself.
+
+What the index records, and checks at search time, without loading any weights:
+
+- the **document encoder**: a hash of its route's files (what the embeddings depend on) and their
+  sizes and modification times; a model whose document encoder differs is refused;
+- the **query encoder**: a hash of its route's files and, apart, of its tokenizer files (with the
+  tokenizer's class and vocabulary size, for the message); a different tokenizer is refused;
+- the **dimension** of both; a query encoder of another width is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cardio_st.errors import CardioSTError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+    from cardio_st.data.documents import Documents
+    from cardio_st.hybrid import HybridRetriever
+    from cardio_st.index import EmbeddingIndex
+    from cardio_st.models.default import ModelSource
+    from cardio_st.modules.routes import SavedLayout
+    from cardio_st.search import Hit
+
+__all__ = ["IndexSearch", "index_documents", "route_fingerprint"]
+
+logger = logging.getLogger(__name__)
+
+KIND = "documents"
+_TOKENIZER_FILE = re.compile(
+    r"^(tokenizer.*|vocab\..*|merges\.txt|special_tokens_map\.json|added_tokens\.json|.*\.model)$"
+)
+
+
+def _local_folder(source: ModelSource, route: str | None) -> Path:
+    """The model's folder; for a Hub id, the files of ``route`` (None: all) fetched into the Hub cache."""
+    if source.path is not None:
+        return source.path
+    from huggingface_hub import snapshot_download
+
+    from cardio_st.modules.routes import read_layout
+
+    layout_files = [
+        "modules.json",
+        "config_sentence_transformers.json",
+        "router_config.json",
+        "*/router_config.json",
+    ]
+    try:
+        folder = Path(snapshot_download(source.hub_id, allow_patterns=layout_files))
+        parts = read_layout(folder).route_parts(route) if route else None
+        if parts is None:
+            folder = Path(snapshot_download(source.hub_id))
+        else:
+            patterns = [pattern for part in parts for pattern in (part, f"{part}/*")]
+            folder = Path(snapshot_download(source.hub_id, allow_patterns=layout_files + patterns))
+    except Exception as error:  # huggingface_hub raises many types for offline, missing or private repos
+        if isinstance(error, CardioSTError):
+            raise
+        raise CardioSTError(
+            f"could not fetch {source.hub_id!r} from the Hugging Face Hub ({type(error).__name__}): check "
+            "the id and your network, or pass the model's local folder",
+            exit_code=1,
+        ) from error
+    return folder
+
+
+def _first_module(layout: SavedLayout, route: str) -> Path:
+    if layout.router is None:
+        return layout.folder / layout.modules[0]["path"]
+    base = layout.modules[layout.router]["path"]
+    first = layout.router_config["structure"][route][0]
+    return layout.folder / (f"{base}/{first}" if base else first)
+
+
+def _tokenizer(layout: SavedLayout, route: str) -> dict[str, Any]:
+    """The tokenizer of a route, from its files: a hash of them, its class and vocabulary size."""
+    from cardio_st.index import files_fingerprint
+
+    folder = _first_module(layout, route)
+    names = sorted(p.name for p in folder.glob("*") if p.is_file() and _TOKENIZER_FILE.match(p.name))
+    summary: dict[str, Any] = {"fingerprint": files_fingerprint(folder, names) if names else None}
+    try:
+        config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf8"))
+        summary["class"] = config.get("tokenizer_class")
+    except (OSError, ValueError):
+        summary["class"] = None
+    try:
+        tokenizer = json.loads((folder / "tokenizer.json").read_text(encoding="utf8"))
+        vocab = tokenizer["model"]["vocab"]
+        ids = set(vocab.values()) if isinstance(vocab, dict) else set(range(len(vocab)))
+        summary["vocab_size"] = len(ids | {token["id"] for token in tokenizer.get("added_tokens", [])})
+    except (OSError, ValueError, KeyError, TypeError):
+        summary["vocab_size"] = None
+    return summary
+
+
+def _stats(folder: Path, parts: list[str] | None) -> dict[str, list[int]]:
+    from cardio_st.index import model_files
+
+    return {
+        path.relative_to(folder).as_posix(): [path.stat().st_size, path.stat().st_mtime_ns]
+        for path in model_files(folder, parts)
+    }
+
+
+def route_fingerprint(layout: SavedLayout, route: str) -> str:
+    """The identity of one route of a saved model: a hash of its modules' files and of the structure
+    and prompt that ``router_config.json`` and ``config_sentence_transformers.json`` give it, so two
+    models sharing a document encoder share its fingerprint, whatever their query encoders. For a
+    model without routes, the hash of the whole folder
+    ([files_fingerprint][cardio_st.index.files_fingerprint])."""
+    import hashlib
+
+    from cardio_st.index import files_fingerprint
+
+    files = files_fingerprint(layout.folder, layout.route_parts(route))
+    if layout.router is None:
+        return files
+    description = json.dumps(layout.route_description(route), sort_keys=True)
+    return hashlib.sha256(f"{files}\0{description}".encode()).hexdigest()
+
+
+def _route_record(layout: SavedLayout, route: str, dimension: int) -> dict[str, Any]:
+    parts = layout.route_parts(route)
+    return {
+        "fingerprint": route_fingerprint(layout, route),
+        "files": _stats(layout.folder, parts),
+        "tokenizer": _tokenizer(layout, route),
+        "dim": dimension,
+        "prompt": (layout.settings.get("prompts") or {}).get(route, ""),
+    }
+
+
+def _describe(record: dict[str, Any]) -> str:
+    where = record.get("model_path") or record.get("hub_id") or record.get("model")
+    return f"{where} (document fingerprint {record['document']['fingerprint'][:12]})"
+
+
+def _load(folder: Path, layout: SavedLayout, route: str, device: str | None) -> SentenceTransformer:
+    from cardio_st.modules.routes import load_route
+
+    try:
+        return load_route(folder, route, device=device, layout=layout)
+    except (OSError, ValueError) as error:
+        if isinstance(error, CardioSTError):
+            raise
+        raise CardioSTError(
+            f"could not load the {route} encoder of {folder}: {str(error).splitlines()[0]}", exit_code=1
+        ) from error
+
+
+def index_documents(
+    model: str | os.PathLike,
+    corpus: str | os.PathLike | Documents,
+    out: str | os.PathLike,
+    *,
+    batch_size: int = 32,
+    chunk_size: int = 2048,
+    overwrite: bool = False,
+    show_progress: bool = True,
+    device: str | None = None,
+) -> EmbeddingIndex:
+    """Embed a corpus with the document encoder of ``model`` into an index file at ``out``.
+
+    Only the document route is used to embed (``encode_document``, with the model's document prompt);
+    the query route is loaded too, to check that both embed into the same width and to record its
+    tokenizer. Batched, with a progress bar, checkpointed chunk by chunk: rerun the same call after an
+    interruption and it resumes ([build_index][cardio_st.index.build_index]). An up-to-date index at
+    ``out`` is returned as it is.
+
+    Args:
+        model: A saved model: folder, Hub id or embedded alias; for CARE, the folder that
+            [align][cardio_st.models.care.align] or [finetune][cardio_st.models.care.finetune] wrote
+            (``OUT/final``). Recorded in the index, so search finds its query encoder.
+        corpus: What [load_documents][cardio_st.data.documents.load_documents] reads (a file, a BEIR
+            folder, ``icd10:SCOPE``), or [Documents][cardio_st.data.documents.Documents].
+        out: The index file to write (one safetensors file).
+        batch_size: Encoding batch size.
+        chunk_size: Documents per checkpointed chunk.
+        overwrite: Replace an index at ``out`` built from another corpus or model.
+        show_progress: Progress bar with rate and ETA.
+        device: Device for the encoders.
+
+    Raises:
+        CardioSTError: for a missing model or corpus, an ``out`` that is a folder or holds another
+            index, or routes of different widths.
+    """
+    from cardio_st.data.documents import Documents, load_documents
+    from cardio_st.index import EmbeddingIndex, build_index
+    from cardio_st.models.default import resolve_model
+    from cardio_st.modules.routes import read_layout
+
+    out = Path(out).expanduser()
+    if out.is_dir():
+        raise CardioSTError(
+            f"--out {out} is a folder: give the index file's path, e.g. {out / 'index.safetensors'}"
+        )
+    documents = corpus if isinstance(corpus, Documents) else load_documents(corpus)
+    source = resolve_model(model)
+    folder = _local_folder(source, None)
+    layout = read_layout(folder)
+    document_encoder = _load(folder, layout, "document", device)
+    query_encoder = document_encoder if layout.router is None else _load(folder, layout, "query", device)
+    dimensions = {
+        route: encoder.get_embedding_dimension()
+        for route, encoder in (("query", query_encoder), ("document", document_encoder))
+    }
+    if dimensions["query"] != dimensions["document"]:
+        raise CardioSTError(
+            f"{source.name}: the query route outputs {dimensions['query']} dimensions and the document route "
+            f"{dimensions['document']}: their embeddings cannot be compared; build the router with a bridge "
+            "(asymmetric_router(..., bridge='project' or 'truncate'))"
+        )
+    record = {
+        "kind": KIND,
+        "corpus": documents.source,
+        "model": source.name,
+        "model_path": str(source.path) if source.path is not None else None,
+        "hub_id": source.hub_id,
+        "routed": layout.router is not None,
+        "document": _route_record(layout, "document", dimensions["document"]),
+        "query": _route_record(layout, "query", dimensions["query"]),
+    }
+    if out.is_file():
+        try:
+            existing = EmbeddingIndex.load(out)
+        except CardioSTError:
+            existing = None
+        if (
+            existing is not None
+            and existing.metadata.get("document", {}).get("fingerprint") == record["document"]["fingerprint"]
+            and existing.ids == documents.ids
+            and existing.texts == documents.texts
+        ):
+            logger.info("%s is up to date", out)
+            return existing
+        if not overwrite:
+            built = (
+                _describe(existing.metadata)
+                if existing is not None and "document" in existing.metadata
+                else "?"
+            )
+            raise CardioSTError(
+                f"{out} already holds an index of another corpus or document encoder (built with {built}): "
+                "pass --overwrite to replace it, or choose another --out"
+            )
+    record["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return build_index(
+        document_encoder,
+        documents.texts,
+        documents.ids,
+        out,
+        key=record["document"]["fingerprint"],
+        metadata=record,
+        batch_size=batch_size,
+        chunk_size=chunk_size,
+        show_progress=show_progress,
+        description=f"Embedding {documents.source}",
+    )
+
+
+class IndexSearch:
+    """Search an index from [index_documents][cardio_st.document_index.index_documents] with the query
+    encoder alone.
+
+    The query encoder comes from the model the index records, or from ``model``; only its route's
+    files are read (for a Hub id, only they are downloaded). Before anything is loaded, the model is
+    checked against the index: a different document encoder, a query tokenizer other than the one the
+    index records, or another width stops with an error naming the mismatch. A query encoder other
+    than the recorded one is accepted when its model's document encoder is the index's (for example a
+    second Stage I run against the same frozen document encoder), with a logged note.
+
+    Args:
+        index: The index file.
+        model: The model to take the query encoder from (folder, Hub id or alias); default: the one the
+            index records.
+        batch_size: Query encoding batch size.
+        device: Device for the query encoder.
+
+    Raises:
+        CardioSTError: for an index not built by ``index_documents``, a model that cannot be found, or
+            any of the mismatches above.
+
+    Example:
+        ```python
+        from cardio_st.document_index import IndexSearch, index_documents
+
+        index_documents("runs/care/final", "icd10:cardio", "care-cardio.safetensors")   # offline, once
+        searcher = IndexSearch("care-cardio.safetensors")   # loads the query encoder only
+        searcher.search(["heart attack"], top_k=5)
+        ```
+    """
+
+    def __init__(
+        self,
+        index: str | os.PathLike,
+        model: str | os.PathLike | None = None,
+        *,
+        batch_size: int = 32,
+        device: str | None = None,
+    ) -> None:
+        from cardio_st.index import EmbeddingIndex
+        from cardio_st.modules.routes import read_layout
+
+        self.index: EmbeddingIndex = EmbeddingIndex.load(index)
+        self.path = Path(index)
+        record = self.index.metadata
+        if record.get("kind") != KIND:
+            raise CardioSTError(
+                f"{index} was not built by `cardio-st index` (it records no encoders): rebuild it with "
+                "cardio-st index CORPUS --model MODEL --out INDEX"
+            )
+        source, named = self._source(model)
+        folder = _local_folder(source, "query")
+        layout = read_layout(folder)
+        self._check(layout, named)
+        self.model: SentenceTransformer = _load(folder, layout, "query", device)
+        width = self.model.get_embedding_dimension()
+        if width != self.index.dim:
+            raise CardioSTError(
+                f"dimension mismatch: the query encoder of {source.name} outputs {width} dimensions, "
+                f"{index} holds {self.index.dim}-dimensional document embeddings; use the model the index "
+                "was built with"
+            )
+        self.model_name = source.name
+        self.batch_size = batch_size
+        self._hybrid: HybridRetriever | None = None
+
+    def _source(self, model: str | os.PathLike | None) -> tuple[ModelSource, bool]:
+        from cardio_st.models.default import ModelSource, resolve_model
+
+        if model is not None:
+            return resolve_model(model), True
+        record = self.index.metadata
+        path = record.get("model_path")
+        if path and Path(path).is_dir():
+            return ModelSource(name=path, path=Path(path)), False
+        if record.get("hub_id"):
+            return ModelSource(name=record["hub_id"], hub_id=record["hub_id"]), False
+        raise CardioSTError(
+            f"the model {self.path} was built with, {path}, is not there any more: pass --model with its "
+            "folder (or a copy of it)"
+        )
+
+    def _check(self, layout: SavedLayout, named: bool) -> None:
+        record = self.index.metadata
+        document_same: bool | None = None  # None: the document encoder's files are not here
+        if layout.route_on_disk("document"):
+            stats = _stats(layout.folder, layout.route_parts("document"))
+            if not named and stats == record["document"]["files"]:
+                document_same = True  # the recorded folder, untouched since the build
+            else:
+                document_same = route_fingerprint(layout, "document") == record["document"]["fingerprint"]
+            if not document_same:
+                raise CardioSTError(
+                    f"{self.path} was built by another document encoder: {_describe(record)}; this model's "
+                    "document encoder differs, so its queries would be compared with another model's "
+                    "embeddings. Search with the model the index was built with, or rebuild the index: "
+                    f"cardio-st index {record['corpus']} --model MODEL --out {self.path}"
+                )
+        tokenizer, expected = _tokenizer(layout, "query"), record["query"]["tokenizer"]
+        if tokenizer["fingerprint"] != expected["fingerprint"]:
+            raise CardioSTError(
+                f"the query encoder's tokenizer differs from the one {self.path} records: index "
+                f"{expected['class']} with {expected['vocab_size']} tokens, model {tokenizer['class']} with "
+                f"{tokenizer['vocab_size']} tokens (fingerprints {str(expected['fingerprint'])[:12]} and "
+                f"{str(tokenizer['fingerprint'])[:12]}); search with the model the index was built with, "
+                "or rebuild the index with this one"
+            )
+        if route_fingerprint(layout, "query") == record["query"]["fingerprint"]:
+            return
+        if document_same:
+            logger.warning(
+                "the query encoder differs from the one %s was built beside; its model's document encoder "
+                "is the index's, so the index applies",
+                self.path,
+            )
+            return
+        raise CardioSTError(
+            f"the query encoder differs from the one {self.path} was built beside ({_describe(record)}), and "
+            "this model has no document encoder on disk to check the index against: pass --model with the "
+            "full model folder, or rebuild the index"
+        )
+
+    @property
+    def hybrid_retriever(self) -> HybridRetriever:
+        """Dense scores of the index fused with TF-IDF character n-grams of its texts, as
+        ``cardio-st search --hybrid`` does for ICD-10-CM (score fusion, dense weight 0.6)."""
+        if self._hybrid is None:
+            from cardio_st.hybrid import HybridRetriever
+            from cardio_st.icd10_search import HYBRID_METHOD, HYBRID_WEIGHT
+
+            retriever = HybridRetriever(
+                self.model, method=HYBRID_METHOD, weight=HYBRID_WEIGHT, batch_size=self.batch_size
+            )
+            self._hybrid = retriever.fit(self.index.texts, embeddings=self.index.embeddings)
+        return self._hybrid
+
+    def search(
+        self, queries: str | Sequence[str], top_k: int = 5, *, hybrid: bool = False
+    ) -> list[list[Hit]]:
+        """The ``top_k`` nearest documents of each query (``Hit.id``, ``Hit.text``, ``Hit.score`` the
+        cosine; with ``hybrid``, the fused score)."""
+        from cardio_st.icd10_search import validate_queries, warn_truncated
+
+        queries = validate_queries(queries)
+        if top_k < 1:
+            raise CardioSTError(f"top_k must be at least 1, got {top_k}")
+        warn_truncated(self.model, queries)
+        if hybrid:
+            return self.index.hits(*self.hybrid_retriever.topk(queries, top_k))
+        embeddings = self.model.encode_query(
+            queries, batch_size=self.batch_size, convert_to_tensor=True, show_progress_bar=False
+        )
+        return self.index.search(embeddings, top_k)
