@@ -17,10 +17,13 @@ _EXPORTS = {
     "Hit": "cardio_st.search",
     "ICD10Code": "cardio_st.data.icd10",
     "ICD10Search": "cardio_st.icd10_search",
+    "IndexSearch": "cardio_st.document_index",
     "build_index": "cardio_st.index",
     "export_model": "cardio_st.models.default",
+    "index_documents": "cardio_st.document_index",
     "is_held_out": "cardio_st.data.icd10",
     "load_codes": "cardio_st.data.icd10",
+    "load_documents": "cardio_st.data.documents",
     "load_model": "cardio_st.models.default",
     "model_fingerprint": "cardio_st.index",
     "search_icd10": "cardio_st.icd10_search",
@@ -30,7 +33,9 @@ _EXPORTS = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 if TYPE_CHECKING:
+    from cardio_st.data.documents import load_documents
     from cardio_st.data.icd10 import ICD10Code, is_held_out, load_codes
+    from cardio_st.document_index import IndexSearch, index_documents
     from cardio_st.errors import CardioSTError
     from cardio_st.icd10_search import ICD10Search, search_icd10
     from cardio_st.index import EmbeddingIndex, build_index, model_fingerprint

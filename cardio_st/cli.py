@@ -482,6 +482,10 @@ def care_align(
     ] = "truncate",
     temperature: Annotated[float, typer.Option(help="InfoNCE temperature.")] = 0.1,
     mse_weight: Annotated[float, typer.Option(help="Weight of the MSE term (InfoNCE weighs 1).")] = 1.0,
+    fit_bridge: Annotated[
+        bool,
+        typer.Option(help="Start a projection bridge at its least-squares fit to the document embeddings."),
+    ] = True,
     epochs: Annotated[float, typer.Option(help="Training epochs.")] = 1,
     batch_size: Annotated[int, typer.Option(help="Pairs per batch (in-batch negatives).")] = 64,
     lr: Annotated[float, typer.Option(help="Learning rate of the query encoder.")] = 5e-5,
@@ -524,6 +528,7 @@ def care_align(
         epochs=epochs,
         lr=lr,
         batch_size=batch_size,
+        fit_bridge=fit_bridge,
         seed=seed,
         save_steps=save_steps,
         max_steps=max_steps,

@@ -251,6 +251,10 @@ def index_documents(
             and existing.ids == documents.ids
             and existing.texts == documents.texts
         ):
+            stale = {key: value for key, value in record.items() if existing.metadata.get(key) != value}
+            if stale:  # the same embeddings, recorded beside another query encoder or location
+                existing.metadata.update(stale)
+                existing.save(out)
             logger.info("%s is up to date", out)
             return existing
         if not overwrite:

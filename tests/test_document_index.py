@@ -123,10 +123,12 @@ def test_an_interrupted_build_resumes_without_embedding_again(care_folder, corpu
     assert len(embedded) == len(DOCUMENTS)  # the first chunk was not embedded again
     reference = index_documents(care_folder, corpus, tmp_path / "ref.safetensors", show_progress=False)
     assert torch.allclose(index.embeddings, reference.embeddings, atol=1e-6)
-    # An up-to-date index is returned as it is
+    # An up-to-date index is returned as it is; moved with its model, it records the new place
     embedded.clear()
     index_documents(care_folder, corpus, out, show_progress=False)
-    assert embedded == []
+    moved = _copy(care_folder, tmp_path, "moved")
+    assert index_documents(moved, corpus, out, show_progress=False).metadata["model_path"] == str(moved)
+    assert embedded == [] and IndexSearch(out).model_name == str(moved)
 
 
 def test_an_index_built_by_another_document_encoder_is_refused(

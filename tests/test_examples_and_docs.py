@@ -13,7 +13,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Examples that take arguments run a quick version of themselves here.
-EXAMPLE_ARGS = {"07_train_default_model.py": ["{tmp}/out", "--max-steps", "2", "--scopes", "cardio"]}
+EXAMPLE_ARGS = {
+    "07_train_default_model.py": ["{tmp}/out", "--max-steps", "2", "--scopes", "cardio"],
+    "08_care_asymmetric_retriever.py": [
+        "{tmp}/out",
+        "--document",
+        "minilm",
+        "--max-steps",
+        "2",
+        "--pairs",
+        "cardio",
+    ],
+}
 
 
 @pytest.mark.slow

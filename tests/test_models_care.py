@@ -113,3 +113,35 @@ def test_finetune_with_a_lora_document_route_saves_a_reloadable_final_model(
         torch.as_tensor(model.encode_document(ROWS["positive"][:2])),
         atol=1e-5,
     )
+
+
+def test_fit_projection_starts_the_bridge_at_the_least_squares_map(tiny_qwen3, minilm):
+    import numpy as np
+
+    from cardio_st.losses.asym_info_nce_mse import add_document_targets
+    from cardio_st.models.care import RIDGE, fit_projection
+
+    # Given a 64-d query encoder projected to a 384-d document encoder, and the document targets
+    model = care_model(tiny_qwen3, minilm, bridge="project", device="cpu")
+    rows = Dataset.from_dict({"anchor": ROWS["anchor"][:4], "positive": ROWS["positive"][:4]})
+    targets = add_document_targets(rows, model)
+    texts = list(rows["anchor"]) + list(rows["positive"])
+    wanted = np.concatenate([np.asarray(targets["label"])[:, 0], np.asarray(targets["label"])[:, 1]])
+    before = (model.encode_query(texts) * wanted).sum(axis=1).mean()
+    # When the bridge is fitted
+    cosine = fit_projection(model, targets)
+    # Then its weights are the least-squares solution, and 8 texts in 64 dimensions are met exactly
+    inputs = SentenceTransformer(modules=list(model[0].sub_modules["query"])[:2], device="cpu").encode(texts)
+    x = inputs.astype(np.float64)
+    ridge = RIDGE * np.trace(x.T @ x) / x.shape[1]
+    solution = np.linalg.solve(x.T @ x + ridge * np.eye(x.shape[1]), x.T @ wanted)
+    bridge = model[0].sub_modules["query"][2]
+    np.testing.assert_allclose(bridge.linear.weight.detach().numpy(), solution.T, atol=1e-5)
+    after = (model.encode_query(texts) * wanted).sum(axis=1)
+    assert cosine == pytest.approx(after.mean(), abs=1e-4) and after.min() > 0.99 > before
+    assert np.abs(solution).max() < 1  # the ridge keeps the weights small
+    # A model without a projection bridge is left as it is
+    assert (
+        fit_projection(care_model(copy.deepcopy(tiny_qwen3), copy.deepcopy(minilm), device="cpu"), targets)
+        is None
+    )

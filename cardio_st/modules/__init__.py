@@ -7,6 +7,8 @@
 - [asymmetric_router][cardio_st.modules.asymmetric_router.asymmetric_router]: a small query encoder
   and a large document encoder as one Router, bridged by truncation or a learned projection;
   [save_asymmetric][cardio_st.modules.asymmetric_router.save_asymmetric] (LoRA routes merged).
+- [load_route][cardio_st.modules.routes.load_route]: one route of a saved Router (the query encoder
+  of an asymmetric retriever) as a model of its own, reading only that route's files.
 """
 
 from cardio_st.modules.asymmetric_router import asymmetric_router, route_dimensions, save_asymmetric
@@ -18,6 +20,7 @@ from cardio_st.modules.lora_transformer import (
     merge_lora,
     quantization_config,
 )
+from cardio_st.modules.routes import load_route, read_layout
 
 __all__ = [
     "appends_eos",
@@ -26,9 +29,11 @@ __all__ = [
     "ensure_eos",
     "eos_pooling",
     "extract_lora",
+    "load_route",
     "lora_transformer",
     "merge_lora",
     "quantization_config",
+    "read_layout",
     "route_dimensions",
     "save_asymmetric",
 ]
