@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from cardio_st.errors import CardioSTError
 
 if TYPE_CHECKING:
-    from datasets import DatasetDict
+    from datasets import Dataset, DatasetDict
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Router
 
@@ -149,7 +149,7 @@ def _projection(router: Router):
     return (position, bridge) if linear and not bridge.bias else (None, None)
 
 
-def fit_projection(model: SentenceTransformer, targets, *, batch_size: int = 64) -> float | None:
+def fit_projection(model: SentenceTransformer, targets: Dataset, *, batch_size: int = 64) -> float | None:
     """Start a projection bridge at the least-squares map from the query encoder's embeddings to the
     document encoder's, instead of the zero-padded identity.
 
