@@ -257,15 +257,15 @@ def index_documents(
                 existing.save(out)
             logger.info("%s is up to date", out)
             return existing
-        if not overwrite:
-            built = (
-                _describe(existing.metadata)
-                if existing is not None and "document" in existing.metadata
-                else "?"
-            )
+        if not overwrite and (existing is None or "document" not in existing.metadata):
             raise CardioSTError(
-                f"{out} already holds an index of another corpus or document encoder (built with {built}): "
-                "pass --overwrite to replace it, or choose another --out"
+                f"{out} exists and is not an index from cardio-st index: pass --overwrite to replace it, or "
+                "choose another --out"
+            )
+        if not overwrite:
+            raise CardioSTError(
+                f"{out} already holds an index of another corpus or document encoder (built with "
+                f"{_describe(existing.metadata)}): pass --overwrite to replace it, or choose another --out"
             )
     record["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return build_index(

@@ -202,6 +202,9 @@ def test_other_bad_input_is_named(care_folder, corpus, tmp_path, tiny_qwen3):
     with pytest.raises(CardioSTError, match="already holds an index of another corpus.*--overwrite"):
         index_documents(care_folder, shorter, out, show_progress=False)
     assert len(index_documents(care_folder, shorter, out, overwrite=True, show_progress=False)) == 1
+    (tmp_path / "notes.txt").write_text("not an index")
+    with pytest.raises(CardioSTError, match="exists and is not an index from cardio-st index"):
+        index_documents(care_folder, corpus, tmp_path / "notes.txt", show_progress=False)
     # The recorded model has moved away
     moved = _copy(care_folder, tmp_path, "moved")
     index_documents(moved, corpus, tmp_path / "m.safetensors", show_progress=False)
