@@ -83,21 +83,26 @@ def _local_folder(source: ModelSource, route: str | None) -> Path:
     return folder
 
 
-def _first_module(layout: SavedLayout, route: str) -> Path:
-    if layout.router is None:
-        return layout.folder / layout.modules[0]["path"]
-    base = layout.modules[layout.router]["path"]
-    first = layout.router_config["structure"][route][0]
-    return layout.folder / (f"{base}/{first}" if base else first)
+def _tokenizer_folder(layout: SavedLayout, route: str) -> Path:
+    """The folder of the route's first module (its Transformer), where the tokenizer files are."""
+    parts = layout.route_parts(route)
+    return layout.folder / (parts[0] if parts else layout.modules[0]["path"])
+
+
+def _tokenizer_fingerprint(layout: SavedLayout, route: str) -> str | None:
+    """A hash of the route's tokenizer files, or None when it has none."""
+    from cardio_st.index import files_fingerprint
+
+    folder = _tokenizer_folder(layout, route)
+    names = sorted(p.name for p in folder.glob("*") if p.is_file() and _TOKENIZER_FILE.match(p.name))
+    return files_fingerprint(folder, names) if names else None
 
 
 def _tokenizer(layout: SavedLayout, route: str) -> dict[str, Any]:
-    """The tokenizer of a route, from its files: a hash of them, its class and vocabulary size."""
-    from cardio_st.index import files_fingerprint
-
-    folder = _first_module(layout, route)
-    names = sorted(p.name for p in folder.glob("*") if p.is_file() and _TOKENIZER_FILE.match(p.name))
-    summary: dict[str, Any] = {"fingerprint": files_fingerprint(folder, names) if names else None}
+    """The tokenizer of a route, from its files: a hash of them, its class and vocabulary size (read
+    from tokenizer.json, which can be megabytes: only for the record and for an error message)."""
+    folder = _tokenizer_folder(layout, route)
+    summary: dict[str, Any] = {"fingerprint": _tokenizer_fingerprint(layout, route)}
     try:
         config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf8"))
         summary["class"] = config.get("tokenizer_class")
@@ -155,16 +160,17 @@ def _describe(record: dict[str, Any]) -> str:
     return f"{where} (document fingerprint {record['document']['fingerprint'][:12]})"
 
 
-def _load(folder: Path, layout: SavedLayout, route: str, device: str | None) -> SentenceTransformer:
+def _load(layout: SavedLayout, route: str, device: str | None) -> SentenceTransformer:
     from cardio_st.modules.routes import load_route
 
     try:
-        return load_route(folder, route, device=device, layout=layout)
+        return load_route(layout.folder, route, device=device, layout=layout)
     except (OSError, ValueError) as error:
         if isinstance(error, CardioSTError):
             raise
         raise CardioSTError(
-            f"could not load the {route} encoder of {folder}: {str(error).splitlines()[0]}", exit_code=1
+            f"could not load the {route} encoder of {layout.folder}: {str(error).splitlines()[0]}",
+            exit_code=1,
         ) from error
 
 
@@ -218,8 +224,8 @@ def index_documents(
     source = resolve_model(model)
     folder = _local_folder(source, None)
     layout = read_layout(folder)
-    document_encoder = _load(folder, layout, "document", device)
-    query_encoder = document_encoder if layout.router is None else _load(folder, layout, "query", device)
+    document_encoder = _load(layout, "document", device)
+    query_encoder = document_encoder if layout.router is None else _load(layout, "query", device)
     dimensions = {
         route: encoder.get_embedding_dimension()
         for route, encoder in (("query", query_encoder), ("document", document_encoder))
@@ -337,7 +343,7 @@ class IndexSearch:
         folder = _local_folder(source, "query")
         layout = read_layout(folder)
         self._check(layout, named)
-        self.model: SentenceTransformer = _load(folder, layout, "query", device)
+        self.model: SentenceTransformer = _load(layout, "query", device)
         width = self.model.get_embedding_dimension()
         if width != self.index.dim:
             raise CardioSTError(
@@ -381,8 +387,9 @@ class IndexSearch:
                     "embeddings. Search with the model the index was built with, or rebuild the index: "
                     f"cardio-st index {record['corpus']} --model MODEL --out {self.path}"
                 )
-        tokenizer, expected = _tokenizer(layout, "query"), record["query"]["tokenizer"]
-        if tokenizer["fingerprint"] != expected["fingerprint"]:
+        expected = record["query"]["tokenizer"]
+        if _tokenizer_fingerprint(layout, "query") != expected["fingerprint"]:
+            tokenizer = _tokenizer(layout, "query")
             raise CardioSTError(
                 f"the query encoder's tokenizer differs from the one {self.path} records: index "
                 f"{expected['class']} with {expected['vocab_size']} tokens, model {tokenizer['class']} with "

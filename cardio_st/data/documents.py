@@ -67,7 +67,7 @@ def _table(path: Path, delimiter: str) -> list[tuple[str | None, str, int]]:
                 f"{path}: no 'text' column in the header (found {reader.fieldnames}); "
                 "name the columns id,text (title optional)"
             )
-        # The header is line 1; a record's line is where it starts.
+        # The header is line 1; a record's line is its last (where a quoted field spans lines).
         return [(*_document(str(path), row, reader.line_num), reader.line_num) for row in reader]
 
 
