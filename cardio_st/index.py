@@ -31,7 +31,10 @@ __all__ = ["EmbeddingIndex", "build_index", "cache_dir", "files_fingerprint", "m
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-_IGNORED_FILES = {"README.md"}  # the model card does not change embeddings
+_IGNORED_FILES = {
+    "README.md",
+    "cardio_st.json",
+}  # the model card and cardio-st's record do not change embeddings
 
 
 def cache_dir() -> Path:

@@ -181,15 +181,6 @@ class TrainResult:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def _routed_with_adapter(model: SentenceTransformer) -> bool:
-    from peft.tuners.tuners_utils import BaseTunerLayer
-    from sentence_transformers.base.modules import Router
-
-    return any(isinstance(m, Router) for m in model.children()) and any(
-        isinstance(m, BaseTunerLayer) for m in model.modules()
-    )
-
-
 def _world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
@@ -219,6 +210,7 @@ def train(
     loss: Any = None,
     router_mapping: dict[str, str] | None = None,
     learning_rate_mapping: dict[str, float] | None = None,
+    data_name: str | None = None,
 ) -> TrainResult:
     """Train ``model`` with temperature InfoNCE through ``SentenceTransformerTrainer``.
 
@@ -236,10 +228,16 @@ def train(
     ``matryoshka_dims`` are not used); ``router_mapping`` maps text columns to the routes of a
     Router model (e.g. ``{"anchor": "query", "positive": "document"}``) and
     ``learning_rate_mapping`` gives parameters whose names match a regular expression their own
-    learning rate, as in ``SentenceTransformerTrainingArguments``. A model whose Router routes carry
+    learning rate, as in ``SentenceTransformerTrainingArguments``. ``data_name`` names the data in the model's
+    record and card (e.g. the prepared folder's name). A model whose Router routes carry
     LoRA adapters is saved with
     [save_asymmetric][cardio_st.modules.asymmetric_router.save_asymmetric] (adapters merged), so
     ``final`` reloads with plain sentence-transformers.
+
+    Besides the model, ``final`` holds ``cardio_st.json`` (base model, LoRA and quantization settings,
+    data sizes, losses, run settings) and a model card enriched with them
+    ([cardio_st.model_card][cardio_st.model_card.enrich_card]), whose evaluation results are the final
+    model's.
 
     Raises:
         CardioSTError: when the loss becomes NaN or infinite (naming the step and the last
@@ -338,9 +336,9 @@ def train(
         ) from None
     seconds = time.perf_counter() - started
     final_dir = output_dir / "final"
-    if _routed_with_adapter(model):
-        from cardio_st.modules.asymmetric_router import save_asymmetric
+    from cardio_st.modules.asymmetric_router import routed_with_adapter, save_asymmetric
 
+    if routed_with_adapter(model):
         if trainer.is_world_process_zero():
             save_asymmetric(model, final_dir)
     else:
@@ -350,5 +348,11 @@ def train(
         metrics = {key: float(value) for key, value in evaluator(model).items()}
     result = TrainResult(str(final_dir), trainer.state.global_step, last, round(seconds, 2), metrics)
     if trainer.is_world_process_zero():
+        from cardio_st.model_card import training_record, write_model_card, write_record
+
+        run = {"steps": result.steps, "epochs": epochs, "batch_size": batch_size * _world_size(), "lr": lr}
+        run.update(warmup_ratio=warmup_ratio, scheduler=scheduler, seed=seed, seconds=result.seconds)
+        write_record(final_dir, training_record(model, data, loss, data_name=data_name, **run))
+        write_model_card(model, final_dir)  # the trainer's card, now with the final metrics, enriched
         (output_dir / "train_summary.json").write_text(json.dumps(asdict(result), indent=2))
     return result

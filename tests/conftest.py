@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 TINY_QWEN3_ID = "cardio-st-tests/tiny-qwen3"
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+NOEOS_ID = "cardio-st-tests/tiny-qwen3-noeos"
 
 
 @pytest.fixture(autouse=True)
@@ -100,3 +101,67 @@ def care_folder(tmp_path_factory, _tiny_qwen3_model, _minilm_model) -> Path:
     model = care_model(copy.deepcopy(_tiny_qwen3_model), copy.deepcopy(_minilm_model), device="cpu")
     model.save(str(folder))
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_noeos_hub_id(tmp_path_factory) -> str:
+    """A plain Hugging Face Qwen3 (no sentence-transformers files) whose tokenizer does not append EOS,
+    as Qwen3 chat checkpoints ship, resolvable offline as ``cardio-st-tests/tiny-qwen3-noeos``."""
+    from tiny_models import build_tiny_qwen3, publish_to_hub_cache
+
+    folder = build_tiny_qwen3(tmp_path_factory.mktemp("tiny-qwen3-noeos"), append_eos=False, seed=1)
+    return publish_to_hub_cache(folder.parent / "hf", NOEOS_ID, Path(HUB_CACHE))
+
+
+@pytest.fixture(scope="session")
+def raw_adapter(tmp_path_factory, tiny_qwen3_noeos_hub_id) -> Path:
+    """A raw PEFT LoRA adapter for the no-EOS tiny Qwen3, laid out as CardioEmbed's Hub repo: adapter
+    files, the base named by Hub id, tokenizer files and a PEFT README -- no sentence-transformers files."""
+    from tiny_models import build_raw_adapter
+
+    return build_raw_adapter(tmp_path_factory.mktemp("raw-adapter") / "adapter", tiny_qwen3_noeos_hub_id)
+
+
+@pytest.fixture(scope="session")
+def full_model_folder(tmp_path_factory, _tiny_qwen3_model):
+    """The tiny Qwen3 (full weights) with ICD-10-CM results measured by the evaluator and saved."""
+    import copy
+
+    from cardio_st.evaluation.icd10 import ICD10Evaluator
+
+    model = copy.deepcopy(_tiny_qwen3_model)
+    metrics = ICD10Evaluator("cardio", batch_size=256)(model)
+    folder = tmp_path_factory.mktemp("full") / "model"
+    model.save(str(folder))
+    (folder / ".git").mkdir()
+    (folder / ".git" / "config").write_text("[core]")
+    (folder / "training_args.bin").write_bytes(b"state")
+    (folder / "checkpoint-3").mkdir()
+    (folder / "checkpoint-3" / "optimizer.pt").write_bytes(b"state")
+    return folder, metrics
+
+
+@pytest.fixture(scope="session")
+def adapter_folder(tmp_path_factory, tiny_qwen3_hub_id):
+    """A LoRA model trained for two steps by cardio-st: adapter only, its record and its card."""
+    import random
+
+    from datasets import Dataset, DatasetDict
+
+    from cardio_st.models.cardioembed import cardioembed
+    from cardio_st.training import train
+
+    words = "heart valve artery vein atrial ventricular pressure rhythm chest pain".split()
+    rnd = random.Random(0)
+    anchors = [" ".join(rnd.sample(words, 4)) + f" case {i}" for i in range(40)]
+    rows = {"anchor": anchors, "positive": [a.upper() for a in anchors]}
+    data = DatasetDict(
+        {
+            "train": Dataset.from_dict(rows).select(range(32)),
+            "eval": Dataset.from_dict(rows).select(range(32, 40)),
+        }
+    )
+    model = cardioembed(tiny_qwen3_hub_id, quantization=None)
+    out = tmp_path_factory.mktemp("adapter")
+    result = train(model, data, out, batch_size=8, max_steps=2, show_progress=False, data_name="toy-pairs")
+    return Path(result.final_dir), result

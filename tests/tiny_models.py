@@ -4,6 +4,7 @@ Leaves out real weights: for quality, tests use the embedded all-MiniLM-L6-v2.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 EOS = "<|endoftext|>"
@@ -160,3 +161,35 @@ def write_corpus(path: Path, texts: list[str]) -> Path:
 
     path.write_text("\n".join(json.dumps({"id": f"D{i}", "text": text}) for i, text in enumerate(texts)))
     return path
+
+
+def build_raw_adapter(folder: Path, base_id: str, *, seed: int = 2) -> Path:
+    """Save a LoRA adapter with random (non-zero) weights for ``base_id`` as PEFT writes it, plus the
+    base's tokenizer files and a PEFT model card: the layout of a raw adapter repo on the Hub."""
+    import shutil
+
+    import torch
+    from huggingface_hub import snapshot_download
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModel
+
+    base_folder = Path(snapshot_download(base_id))
+    torch.manual_seed(seed)
+    config = LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "up_proj"], init_lora_weights=False
+    )
+    model = get_peft_model(AutoModel.from_pretrained(base_folder), config)
+    for name, parameter in model.named_parameters():
+        if "lora_" in name:  # large enough to move the embeddings visibly
+            parameter.data.normal_(0, 0.3)
+    model.save_pretrained(folder)
+    settings = json.loads((folder / "adapter_config.json").read_text())
+    settings["base_model_name_or_path"] = base_id
+    (folder / "adapter_config.json").write_text(json.dumps(settings, indent=2))
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(base_folder / name, folder / name)
+    (folder / "README.md").write_text(
+        f"---\nbase_model: {base_id}\nlibrary_name: peft\nlicense: apache-2.0\ntags:\n- lora\n---\n\n"
+        "# A cardiology adapter\n\nTrained with last-token pooling over left-padded inputs.\n"
+    )
+    return folder

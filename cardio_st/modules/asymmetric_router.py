@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Module, Router
 
-__all__ = ["asymmetric_router", "route_dimensions", "save_asymmetric"]
+__all__ = ["asymmetric_router", "route_dimensions", "routed_with_adapter", "save_asymmetric"]
 
 
 def _route(encoder: SentenceTransformer | Iterable[Module], which: str) -> list[Module]:
@@ -144,6 +144,18 @@ def asymmetric_router(
 def route_dimensions(router: Router) -> dict[str, int]:
     """Output width of each route of a Router (after its bridge): ``{"query": d, "document": d}``."""
     return {name: _dimension(list(modules), name) for name, modules in router.sub_modules.items()}
+
+
+def routed_with_adapter(model: SentenceTransformer) -> bool:
+    """Whether ``model`` has a Router and a LoRA adapter somewhere: ``model.save`` would write a folder
+    that sentence-transformers cannot reload, and
+    [save_asymmetric][cardio_st.modules.asymmetric_router.save_asymmetric] is needed."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    from sentence_transformers.base.modules import Router
+
+    return any(isinstance(m, Router) for m in model.children()) and any(
+        isinstance(m, BaseTunerLayer) for m in model.modules()
+    )
 
 
 def save_asymmetric(model: SentenceTransformer, path: str | os.PathLike[str]) -> Path:
