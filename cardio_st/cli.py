@@ -285,6 +285,13 @@ def push(
     language: Annotated[
         list[str] | None, typer.Option(help="Language code for the card (repeatable).")
     ] = None,
+    samples: Annotated[
+        bool,
+        typer.Option(
+            help="Keep the training-data rows sentence-transformers' card shows; --no-samples removes them "
+            "(do that for data from patient notes)."
+        ),
+    ] = True,
     commit_message: Annotated[str | None, typer.Option(help="Commit message.")] = None,
     dry_run: Annotated[
         str | None,
@@ -318,6 +325,7 @@ def push(
         datasets=dataset or (),
         license=license,
         language=language or None,
+        samples=samples,
         commit_message=commit_message,
         dry_run=dry_run,
     )

@@ -164,15 +164,6 @@ def _pipeline(
     )
 
 
-def _hub_id(name: str | None) -> str | None:
-    from cardio_st.modules.lora_transformer import base_model_hub_id
-
-    try:
-        return base_model_hub_id(name) if name else None
-    except CardioSTError:
-        return None
-
-
 def build_model(
     source: str | os.PathLike,
     *,
@@ -187,8 +178,8 @@ def build_model(
 ) -> tuple[SentenceTransformer, dict[str, Any]]:
     """The sentence-transformers model of a raw PEFT adapter or a plain Hugging Face model, in memory,
     and the record of how it was made (see [convert][cardio_st.conversion.convert] for the arguments)."""
-    from cardio_st.model_card import _read, _split_front_matter, lora_settings
-    from cardio_st.modules.lora_transformer import merge_lora
+    from cardio_st.model_card import lora_settings, read_card_metadata
+    from cardio_st.modules.lora_transformer import known_hub_id, merge_lora
 
     name = os.fspath(source)
     folder, kind = _source_folder(name)
@@ -198,9 +189,10 @@ def build_model(
             "to publish it, use cardio-st push"
         )
     local = Path(name).expanduser().is_dir()  # a card names a local source by its folder name, never its path
-    record: dict[str, Any] = {"converted_from": f"{Path(name).name} (a local folder)" if local else name}
+    record: dict[str, Any] = {"converted_from": Path(name).expanduser().resolve().name if local else name}
+    record["converted_from_hub"] = not local
     if isinstance(folder, Path):  # the source's own card: its licence carries over
-        record["license"] = _split_front_matter(_read(folder / "README.md"))[0].get("license")
+        record["license"] = read_card_metadata(folder).get("license")
     if kind == "adapter":
         config = json.loads((Path(folder) / "adapter_config.json").read_text(encoding="utf8"))
         if config.get("peft_type", "LORA") != "LORA":
@@ -213,7 +205,7 @@ def build_model(
             raise CardioSTError(f"{name} does not name its base model: pass --base PATH_OR_ID (base=)")
         model = _pipeline(base_name, pooling, query_prompt, document_prompt, max_seq_length, device)
         model.load_adapter(str(folder))
-        hub_id = base_model_id or _hub_id(base) or (None if base else _hub_id(recorded))
+        hub_id = base_model_id or known_hub_id(base) or (None if base else known_hub_id(recorded))
         for settings in model[0].auto_model.peft_config.values():
             settings.base_model_name_or_path = hub_id or str(Path(base_name).expanduser().resolve())
         if not hub_id and not merge:
@@ -230,7 +222,7 @@ def build_model(
         if merge:
             raise CardioSTError(f"{name} is a full model, not an adapter: there is nothing to --merge")
         model = _pipeline(str(folder), pooling, query_prompt, document_prompt, max_seq_length, device)
-        record["base_models"] = [hub_id] if (hub_id := base_model_id or _hub_id(str(folder))) else []
+        record["base_models"] = [hub_id] if (hub_id := base_model_id or known_hub_id(str(folder))) else []
     return model, record
 
 

@@ -159,9 +159,7 @@ def stage_upload(
     *,
     weights: Weights = "as-saved",
     base_model_id: str | list[str] | None = None,
-    datasets: list[str] | tuple[str, ...] = (),
-    license: str | None = None,
-    language: str | list[str] | None = None,
+    **card_options: Any,
 ) -> tuple[list[str], dict[str, str]]:
     """Write into ``out_dir`` exactly the files a push of ``folder`` uploads; returns them and the files
     left out with their reasons.
@@ -169,15 +167,16 @@ def stage_upload(
     Weights and other files are hard-linked where possible; the model card (``README.md``) and, for an
     adapter, ``adapter_config.json`` (its base named by Hub id) are written anew, so ``folder`` is never
     changed. ``weights="merged"`` folds the adapter into full weights first; ``"adapter"`` insists the
-    folder is adapter-only.
+    folder is adapter-only. ``card_options`` (``datasets``, ``license``, ``language``, ``samples``) go to
+    [card_facts][cardio_st.model_card.card_facts].
     """
     from cardio_st.model_card import (
-        _read,
-        _write_new,
         card_facts,
         enrich_card,
         generate_card,
         is_adapter_folder,
+        replace_file,
+        shows_samples,
         transformer_folders,
     )
 
@@ -208,23 +207,21 @@ def stage_upload(
         if is_adapter_folder(sub):
             config = json.loads((sub / "adapter_config.json").read_text(encoding="utf8"))
             config["base_model_name_or_path"] = _base_for_adapter(folder, config, base_model_id)
-            _write_new(sub / "adapter_config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
-    facts = card_facts(
-        out,
-        repo_id=repo_id,
-        base_model_id=base_model_id,
-        datasets=datasets,
-        license=license,
-        language=language,
-    )
-    readme = _read(out / "README.md")
-    if readme:
-        card = enrich_card(readme, facts)
+            replace_file(sub / "adapter_config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
+    facts = card_facts(out, repo_id=repo_id, base_model_id=base_model_id, **card_options)
+    if (out / "README.md").is_file():
+        card = enrich_card((out / "README.md").read_text(encoding="utf8"), facts)
     else:  # no card to build on: sentence-transformers writes one from the loaded model
         from cardio_st.models.default import load_model
 
         card = generate_card(load_model(out, device="cpu")[0], facts)
-    _write_new(out / "README.md", card)
+    replace_file(out / "README.md", card)
+    if shows_samples(card):
+        logger.warning(
+            "the model card shows example rows of the training and evaluation data, as sentence-transformers "
+            "writes them: check they hold no patient data, or leave them out with --no-samples "
+            "(samples=False)"
+        )
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     return files, left_out
 
@@ -332,6 +329,7 @@ def push_to_hub(
     datasets: list[str] | tuple[str, ...] = (),
     license: str | None = None,
     language: str | list[str] | None = None,
+    samples: bool = True,
     commit_message: str | None = None,
     dry_run: str | os.PathLike | None = None,
     token: str | None = None,
@@ -355,6 +353,8 @@ def push_to_hub(
         datasets: Hub ids of the training datasets, for the card's metadata.
         license: Licence identifier for the card, e.g. ``"apache-2.0"`` (match the base model's).
         language: Language code(s) for the card, e.g. ``"en"``.
+        samples: Keep the training-data rows that sentence-transformers' card shows; False removes
+            them (do that for data from patient notes).
         commit_message: Defaults to ``"Upload <model> with cardio-st"``.
         dry_run: Write the files to this new folder instead of uploading.
         token: A Hugging Face token; default: the standard login or ``HF_TOKEN``.
@@ -382,6 +382,7 @@ def push_to_hub(
                 datasets=datasets,
                 license=license,
                 language=language,
+                samples=samples,
             )
         except BaseException:
             if out is None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cardio_st.citations import CARE, ICD10_SEMANTIC_SEARCH
 from cardio_st.errors import CardioSTError
 
 if TYPE_CHECKING:
@@ -36,7 +37,10 @@ __all__ = [
     "enrich_card",
     "generate_card",
     "lora_settings",
+    "read_card_metadata",
     "read_record",
+    "replace_file",
+    "shows_samples",
     "training_record",
     "write_model_card",
     "write_record",
@@ -53,25 +57,6 @@ _WEIGHT_FILES = (
 )
 _ID_PLACEHOLDER = "sentence_transformers_model_id"
 
-_CARE_CITATION = """@misc{jiang2026care,
-      title={Benchmarking and Enabling Efficient Chinese Medical Retrieval via Asymmetric Encoders},
-      author={Angqing Jiang and Jianlyu Chen and Zhe Fang and Yongcan Wang and Xinpeng Li
-              and Keyu Ding and Defu Lian},
-      year={2026},
-      eprint={2604.10937},
-      archivePrefix={arXiv},
-      url={https://arxiv.org/abs/2604.10937},
-}"""
-_ICD10_CITATION = """@misc{excoffier2024generalist,
-      title={Generalist embedding models are better at short-context clinical semantic search than
-             specialized embedding models},
-      author={Jean-Baptiste Excoffier and Tom Roehr and Alexei Figueroa and Jens-Michalis Papaioannou
-              and Keno Bressem and Matthieu Ortala},
-      year={2024},
-      eprint={2401.01943},
-      archivePrefix={arXiv},
-      url={https://arxiv.org/abs/2401.01943},
-}"""
 
 # --------------------------------------------------------------------------- the record
 
@@ -92,25 +77,15 @@ def read_record(folder: str | os.PathLike) -> dict[str, Any]:
 def write_record(folder: str | os.PathLike, record: dict[str, Any]) -> Path:
     """Write ``record`` as the folder's ``cardio_st.json`` (a new file, never through a hard link)."""
     path = Path(folder) / RECORD_FILE
-    _write_new(path, json.dumps(record, indent=2, default=str) + "\n")
+    replace_file(path, json.dumps(record, indent=2, default=str) + "\n")
     return path
 
 
-def _write_new(path: Path, text: str) -> None:
-    # Staged folders hold hard links to the user's files: replace the link, never write through it.
+def replace_file(path: Path, text: str) -> None:
+    """Write ``text`` as a new file at ``path``. Staged folders hold hard links to the user's files:
+    the link is replaced, never written through."""
     path.unlink(missing_ok=True)
     path.write_text(text, encoding="utf8")
-
-
-def _hub_id_or_none(name: str | None) -> str | None:
-    from cardio_st.modules.lora_transformer import base_model_hub_id
-
-    if not name:
-        return None
-    try:
-        return base_model_hub_id(str(name))
-    except CardioSTError:
-        return None
 
 
 def lora_settings(config: dict[str, Any]) -> dict[str, Any]:
@@ -133,6 +108,8 @@ def describe_model(model: SentenceTransformer) -> dict[str, Any]:
     (where they are known), the LoRA settings and the quantization of the base."""
     from sentence_transformers.base.modules import Transformer
 
+    from cardio_st.modules.lora_transformer import known_hub_id
+
     bases: list[str] = []
     lora: dict[str, Any] | None = None
     quantization: str | None = None
@@ -144,7 +121,7 @@ def describe_model(model: SentenceTransformer) -> dict[str, Any]:
         for config in (getattr(auto_model, "peft_config", None) or {}).values():
             base = config.base_model_name_or_path or base
             lora = lora_settings(vars(config))
-        hub_id = _hub_id_or_none(base)
+        hub_id = known_hub_id(base)
         if hub_id and hub_id not in bases:
             bases.append(hub_id)
         settings = getattr(auto_model.config, "quantization_config", None)
@@ -213,6 +190,8 @@ class CardFacts:
         datasets: Hub ids of datasets to list in the metadata.
         license: Licence identifier for the metadata (e.g. ``"apache-2.0"``).
         language: Language codes for the metadata.
+        samples: Keep the example rows of the training data that sentence-transformers' card shows
+            (its "Samples" tables and widget); False removes them, e.g. for data from patient notes.
     """
 
     repo_id: str | None = None
@@ -227,6 +206,7 @@ class CardFacts:
     datasets: list[str] = field(default_factory=list)
     license: str | None = None
     language: list[str] = field(default_factory=list)
+    samples: bool = True
 
 
 def transformer_folders(folder: Path) -> list[Path]:
@@ -260,12 +240,14 @@ def card_facts(
     datasets: list[str] | tuple[str, ...] = (),
     license: str | None = None,
     language: str | list[str] | None = None,
+    samples: bool = True,
 ) -> CardFacts:
     """Read a saved model folder's facts for its card, without loading any weights.
 
     The base models are, first found: ``base_model_id``, the adapter's ``base_model_name_or_path``
     (when a Hub id), the record's, the existing card's ``base_model``.
     """
+    from cardio_st.modules.lora_transformer import known_hub_id
     from cardio_st.modules.routes import read_layout
 
     folder = Path(folder)
@@ -277,14 +259,14 @@ def card_facts(
     for sub in adapters:
         config = json.loads((sub / "adapter_config.json").read_text(encoding="utf8"))
         lora = lora or lora_settings(config)
-        hub_id = _hub_id_or_none(config.get("base_model_name_or_path"))
+        hub_id = known_hub_id(config.get("base_model_name_or_path"))
         if hub_id:
             bases.append(hub_id)
     if base_model_id:
         bases = [base_model_id] if isinstance(base_model_id, str) else list(base_model_id)
     bases = bases or list(record.get("base_models") or [])
     if not bases:
-        existing = _split_front_matter(_read(folder / "README.md"))[0].get("base_model")
+        existing = read_card_metadata(folder).get("base_model")
         bases = [existing] if isinstance(existing, str) else list(existing or [])
     types = [entry["type"] for entry in layout.modules] + list(layout.router_config.get("types", {}).values())
     weights = "adapter" if adapters else ("merged" if lora else "full")
@@ -301,11 +283,23 @@ def card_facts(
         datasets=list(datasets),
         license=license,
         language=[language] if isinstance(language, str) else list(language or []),
+        samples=samples,
     )
 
 
 def _read(path: Path) -> str:
     return path.read_text(encoding="utf8") if path.is_file() else ""
+
+
+def shows_samples(card: str) -> bool:
+    """Whether a card shows rows of the training data (sentence-transformers' "Samples" tables or widget)."""
+    meta, body = _split_front_matter(card)
+    return bool(meta.get("widget")) or bool(re.search(r"^\* Samples:$", body, flags=re.MULTILINE))
+
+
+def read_card_metadata(folder: str | os.PathLike) -> dict[str, Any]:
+    """The YAML metadata of a folder's model card (``README.md``), or ``{}``."""
+    return _split_front_matter(_read(Path(folder) / "README.md"))[0]
 
 
 # --------------------------------------------------------------------------- the card text
@@ -444,7 +438,9 @@ def _details(facts: CardFacts) -> str:
         settings = ", ".join(f"{key}={value}" for key, value in (loss.get("config") or {}).items())
         rows.append(("Loss", f"`{loss['name']}`" + (f" ({settings})" if settings else "")))
     if record.get("converted_from"):
-        rows.append(("Converted from", f"`{record['converted_from']}` by `cardio-st convert`"))
+        source = record["converted_from"]
+        source = _hub_link(source) if record.get("converted_from_hub") else f"`{source}` (a local folder)"
+        rows.append(("Converted from", f"{source} by `cardio-st convert`"))
     versions = record.get("versions") or {}
     if record.get("date"):
         rows.append(("Made", f"{record['date']} with cardio-st {versions.get('cardio_st', '')}".strip()))
@@ -540,9 +536,9 @@ def _citations(facts: CardFacts, body: str, meta: dict[str, Any]) -> str:
     record), CARE's for a routed model, and the ICD-10-CM benchmark's when its results are listed."""
     entries = [loss["citation"] for loss in facts.record.get("losses") or [] if loss.get("citation")]
     if facts.routes:
-        entries.append(_CARE_CITATION)
+        entries.append(CARE)
     if "icd10" in json.dumps(meta.get("model-index") or []):
-        entries.append(_ICD10_CITATION)
+        entries.append(ICD10_SEMANTIC_SEARCH)
     elsewhere = re.sub(
         r"<!-- cardio-st:citations -->.*?<!-- /cardio-st:citations -->", "", body, flags=re.DOTALL
     )
@@ -567,26 +563,16 @@ def _strip_placeholders(body: str, facts: CardFacts) -> str:
         body = body.replace(
             "(https://www.SBERT.net) model trained.", f"(https://www.SBERT.net) model built on {base}."
         )
-        body = re.sub(
-            r"^<!-- - \*\*Base model:\*\* \[Unknown\].*?-->$",
-            f"- **Base model:** {base}",
-            body,
-            flags=re.MULTILINE,
-        )
-    if facts.language:
-        body = re.sub(
-            r"^<!-- - \*\*Language:\*\* Unknown -->$",
-            f"- **Language:** {', '.join(facts.language)}",
-            body,
-            flags=re.MULTILINE,
-        )
-    if facts.license:
-        body = re.sub(
-            r"^<!-- - \*\*License:\*\* Unknown -->$",
-            f"- **License:** {facts.license}",
-            body,
-            flags=re.MULTILINE,
-        )
+    # The details sentence-transformers' template leaves commented out when it does not know them.
+    known = {
+        "Base model": ", ".join(_hub_link(b) for b in facts.base_models),
+        "Language": ", ".join(facts.language),
+        "License": facts.license,
+    }
+    for label, value in known.items():
+        if value:
+            pattern = rf"^<!-- - \*\*{label}:\*\* (\[Unknown\]\(.*?\)|Unknown) -->$"
+            body = re.sub(pattern, f"- **{label}:** {value}", body, flags=re.MULTILINE)
     if facts.repo_id:
         body = body.replace(_ID_PLACEHOLDER, facts.repo_id)
         body = re.sub(
@@ -631,6 +617,9 @@ def enrich_card(text: str, facts: CardFacts) -> str:
 
     meta, body = _split_front_matter(text)
     meta = _metadata(meta, facts)
+    if not facts.samples:
+        meta.pop("widget", None)
+        body = re.sub(r"^\* Samples:\n(?:  .*\n)+", "", body, flags=re.MULTILINE)
     body = _strip_placeholders(body or "# Model card\n", facts)
     body = _place(
         body,
@@ -681,5 +670,5 @@ def write_model_card(model: SentenceTransformer, folder: str | os.PathLike, **op
     """Write ``folder/README.md`` for ``model`` saved in ``folder``: its sentence-transformers card,
     enriched with the folder's facts ([card_facts][cardio_st.model_card.card_facts] takes ``options``)."""
     path = Path(folder) / "README.md"
-    _write_new(path, generate_card(model, card_facts(folder, **options)))
+    replace_file(path, generate_card(model, card_facts(folder, **options)))
     return path

@@ -352,7 +352,12 @@ def train(
 
         run = {"steps": result.steps, "epochs": epochs, "batch_size": batch_size * _world_size(), "lr": lr}
         run.update(warmup_ratio=warmup_ratio, scheduler=scheduler, seed=seed, seconds=result.seconds)
-        write_record(final_dir, training_record(model, data, loss, data_name=data_name, **run))
-        write_model_card(model, final_dir)  # the trainer's card, now with the final metrics, enriched
+        try:
+            write_record(final_dir, training_record(model, data, loss, data_name=data_name, **run))
+            write_model_card(model, final_dir)  # the trainer's card, now with the final metrics, enriched
+        except (
+            Exception
+        ) as error:  # the trained model matters more than its card: keep sentence-transformers'
+            logger.warning("could not write the record and enriched card of %s: %s", final_dir, error)
         (output_dir / "train_summary.json").write_text(json.dumps(asdict(result), indent=2))
     return result

@@ -83,7 +83,15 @@ def test_convert_by_hub_id_merge_and_load_agree(raw_adapter, tiny_qwen3_noeos_hu
     in_memory = load(repo, device="cpu")  # no folder written: the same pipeline
     np.testing.assert_allclose(in_memory.encode(TEXTS), reference, atol=1e-5)
     card = (merged / "README.md").read_text()
-    assert "Converted from | `someone/tiny-cardioembed`" in card and "license: apache-2.0" in card
+    assert (
+        "| Converted from | [someone/tiny-cardioembed](https://huggingface.co/someone/tiny-cardioembed)"
+        in card
+    )
+    assert "license: apache-2.0" in card  # the adapter's own licence carries over
+    local = (convert(raw_adapter, tmp_path / "local") / "README.md").read_text()
+    assert (
+        f"| Converted from | `{raw_adapter.name}` (a local folder)" in local and str(raw_adapter) not in local
+    )
 
 
 def test_an_adapter_whose_base_cannot_be_found_names_base(raw_adapter, tiny_qwen3_noeos_hub_id, tmp_path):

@@ -305,3 +305,19 @@ def test_a_refused_token_names_the_login(full_model_folder, hub, monkeypatch):
     result = runner.invoke(app, ["push", str(full_model_folder[0]), "my-lab/tiny-full"])
     assert result.exit_code == 1
     assert "hf auth login" in result.output and "nothing was uploaded" in result.output
+
+
+def test_training_rows_in_the_card_are_flagged_and_can_be_left_out(adapter_folder, tmp_path):
+    folder, _ = adapter_folder
+    kept = runner.invoke(app, ["push", str(folder), "my-lab/rows", "--dry-run", str(tmp_path / "kept")])
+    assert kept.exit_code == 0, kept.output
+    assert "check they hold no patient data" in kept.output
+    card = (tmp_path / "kept" / "README.md").read_text()
+    assert "* Samples:" in card and "widget:" in card
+    result = runner.invoke(
+        app, ["push", str(folder), "my-lab/rows", "--no-samples", "--dry-run", str(tmp_path / "clean")]
+    )
+    assert result.exit_code == 0, result.output
+    clean = (tmp_path / "clean" / "README.md").read_text()
+    assert "* Samples:" not in clean and "widget:" not in clean and "case 3" not in clean
+    assert "* Size: 32 training samples" in clean  # the rest of the training record stays

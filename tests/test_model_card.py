@@ -37,7 +37,9 @@ def card_problems(text: str) -> list[str]:
             if line.strip() and not line.startswith("<!--"):
                 items.append(line)
         fenced ^= fence
-    headings = [(len(m.group(1)), m.group(2)) for line in outside_code if (m := re.match(r"^(#+) (.*)", line))]
+    headings = [
+        (len(m.group(1)), m.group(2)) for line in outside_code if (m := re.match(r"^(#+) (.*)", line))
+    ]
     h2 = [title for level, title in headings if level == 2]
     problems += [f"section {t!r} twice" for t in set(h2) if h2.count(t) > 1]
     for line, following in zip(items, items[1:]):

@@ -23,6 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cardio_st.citations import ICD10_SEMANTIC_SEARCH
 from cardio_st.errors import CardioSTError
 
 if TYPE_CHECKING:
@@ -51,18 +52,7 @@ _NETWORK_ERRORS = {
 #: A local task's data: ``(queries {id: text}, corpus {id: text}, qrels {query id: {doc id: 1}})``.
 _Data = tuple[dict[str, str], dict[str, str], dict[str, dict[str, int]]]
 
-_ICD10_CITATION = """
-@misc{excoffier2024generalist,
-      title={Generalist embedding models are better at short-context clinical semantic search than
-             specialized embedding models},
-      author={Jean-Baptiste Excoffier and Tom Roehr and Alexei Figueroa and Jens-Michalis Papaioannou
-              and Keno Bressem and Matthieu Ortala},
-      year={2024},
-      eprint={2401.01943},
-      archivePrefix={arXiv},
-      url={https://arxiv.org/abs/2401.01943},
-}
-"""
+_ICD10_CITATION = f"\n{ICD10_SEMANTIC_SEARCH}\n"
 
 
 def _import_mteb():

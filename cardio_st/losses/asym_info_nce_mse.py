@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cardio_st.citations import CARE
 from cardio_st.errors import CardioSTError
 
 if TYPE_CHECKING:
@@ -26,17 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AsymInfoNCEMSELoss", "add_document_targets", "bridge_targets"]
 
-_CITATION = """
-@misc{jiang2026care,
-      title={Benchmarking and Enabling Efficient Chinese Medical Retrieval via Asymmetric Encoders},
-      author={Angqing Jiang and Jianlyu Chen and Zhe Fang and Yongcan Wang and Xinpeng Li
-              and Keyu Ding and Defu Lian},
-      year={2026},
-      eprint={2604.10937},
-      archivePrefix={arXiv},
-      url={https://arxiv.org/abs/2604.10937},
-}
-"""
+_CITATION = f"\n{CARE}\n"
 
 
 def bridge_targets(targets: Tensor, dim: int) -> Tensor:

@@ -15,29 +15,14 @@ from sentence_transformers.sentence_transformer.losses import (
 from sentence_transformers.util import cos_sim, similarity_fct_name
 from torch import Tensor
 
+from cardio_st.citations import CARDIOEMBED, INFONCE
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 __all__ = ["CachedInfoNCELoss", "InfoNCELoss"]
 
-_CITATION = """
-@misc{cardioembed2025,
-      title={CardioEmbed: Domain-Specialized Text Embeddings for Clinical Cardiology},
-      author={Richard J. Young and Alice M. Matthews},
-      year={2025},
-      eprint={2511.10930},
-      archivePrefix={arXiv},
-      url={https://arxiv.org/abs/2511.10930},
-}
-@misc{oord2019representationlearningcontrastivepredictive,
-      title={Representation Learning with Contrastive Predictive Coding},
-      author={Aaron van den Oord and Yazhe Li and Oriol Vinyals},
-      year={2019},
-      eprint={1807.03748},
-      archivePrefix={arXiv},
-      url={https://arxiv.org/abs/1807.03748},
-}
-"""
+_CITATION = f"\n{CARDIOEMBED}\n{INFONCE}\n"
 
 
 def _settings(temperature: float, symmetric: bool) -> dict[str, Any]:

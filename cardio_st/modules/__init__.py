@@ -16,6 +16,7 @@ from cardio_st.modules.eos_pooling import appends_eos, ensure_eos, eos_pooling
 from cardio_st.modules.lora_transformer import (
     base_model_hub_id,
     extract_lora,
+    known_hub_id,
     lora_transformer,
     merge_lora,
     quantization_config,
@@ -29,6 +30,7 @@ __all__ = [
     "ensure_eos",
     "eos_pooling",
     "extract_lora",
+    "known_hub_id",
     "load_route",
     "lora_transformer",
     "merge_lora",

@@ -25,7 +25,14 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Transformer
 
-__all__ = ["base_model_hub_id", "extract_lora", "lora_transformer", "merge_lora", "quantization_config"]
+__all__ = [
+    "base_model_hub_id",
+    "extract_lora",
+    "known_hub_id",
+    "lora_transformer",
+    "merge_lora",
+    "quantization_config",
+]
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _CACHE_FOLDER = re.compile(r"models--([^/\\]+?)--([^/\\]+)")
@@ -57,6 +64,18 @@ def base_model_hub_id(model_name_or_path: str, base_model_id: str | None = None)
         f"{model_name_or_path} is a local folder: a LoRA checkpoint must name its base model by Hub id "
         "so that others can load it; pass base_model_id='org/name' (where these weights came from)"
     )
+
+
+def known_hub_id(model_name_or_path: str | None) -> str | None:
+    """[base_model_hub_id][cardio_st.modules.lora_transformer.base_model_hub_id] without the error: the
+    Hub id of a model name or folder when one is known (a Hub id, or a folder in the Hugging Face
+    cache), else None."""
+    if not model_name_or_path:
+        return None
+    try:
+        return base_model_hub_id(str(model_name_or_path))
+    except CardioSTError:
+        return None
 
 
 def _check_bitsandbytes(quantization: str) -> None:
