@@ -221,8 +221,8 @@ def build_model(
     else:
         if merge:
             raise CardioSTError(f"{name} is a full model, not an adapter: there is nothing to --merge")
+        # The same weights in another format: no base model to name; the card says what it came from.
         model = _pipeline(str(folder), pooling, query_prompt, document_prompt, max_seq_length, device)
-        record["base_models"] = [hub_id] if (hub_id := base_model_id or known_hub_id(str(folder))) else []
     return model, record
 
 

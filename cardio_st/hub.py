@@ -276,7 +276,7 @@ def _record_of(model: SentenceTransformer) -> dict[str, Any]:
 def _staging_folder(folder: Path) -> Path:
     """Beside the model (same file system: hard links, no copies), else in the system's temp folder."""
     try:
-        return Path(tempfile.mkdtemp(prefix=".cardio-st-push-", dir=folder.parent))
+        return Path(tempfile.mkdtemp(prefix=".cardio-st-push-", dir=folder.resolve().parent))
     except OSError:
         return Path(tempfile.mkdtemp(prefix="cardio-st-push-"))
 
@@ -384,9 +384,13 @@ def push_to_hub(
                 language=language,
                 samples=samples,
             )
-        except BaseException:
-            if out is None:
-                shutil.rmtree(staging, ignore_errors=True)
+        except BaseException:  # leave nothing half-staged (a dry-run folder was empty: it is again)
+            leftovers = [staging] if out is None else list(staging.iterdir()) if staging.is_dir() else []
+            for path in leftovers:
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
             raise
     if out is not None:
         return PushResult(repo_id, files, left_out, folder=out)

@@ -136,6 +136,15 @@ def describe_model(model: SentenceTransformer) -> dict[str, Any]:
     return {"base_models": bases, "lora": lora, "quantization": quantization}
 
 
+def _machine() -> str:
+    import torch
+
+    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return f"{platform.machine()}, {os.cpu_count()} CPU threads" + (
+        f", {len(gpus)} x {gpus[0]}" if gpus else ""
+    )
+
+
 def training_record(model: SentenceTransformer, data: Any, loss: Any, **run: Any) -> dict[str, Any]:
     """The record of a training run: [describe_model][cardio_st.model_card.describe_model], the data's
     splits and columns, each loss with its parameters and citation, and ``run`` (steps, settings)."""
@@ -164,7 +173,7 @@ def training_record(model: SentenceTransformer, data: Any, loss: Any, **run: Any
         "losses": losses,
         "training": run,
         "date": datetime.date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU threads",
+        "machine": _machine(),
         "versions": {"cardio_st": __version__, "sentence_transformers": sentence_transformers.__version__},
     }
 

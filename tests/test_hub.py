@@ -161,7 +161,10 @@ def test_adapter_over_a_local_base_needs_a_hub_id(tiny_qwen3_path, hub, tmp_path
     model.save(str(tmp_path / "model"))
     with pytest.raises(CardioSTError, match="--base-model-id"):
         push_to_hub(tmp_path / "model", "my-lab/local-base")
-    assert hub.calls == []
+    with pytest.raises(CardioSTError, match="--base-model-id"):
+        push_to_hub(tmp_path / "model", "my-lab/local-base", dry_run=tmp_path / "dry")
+    assert hub.calls == [] and not any((tmp_path / "dry").iterdir())  # nothing half-staged is left
+    assert not list(tmp_path.glob(".cardio-st-push-*"))
     push_to_hub(tmp_path / "model", "my-lab/local-base", base_model_id="my-lab/tiny-base")
     config = json.loads((hub.received[0] / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == "my-lab/tiny-base"
