@@ -19,7 +19,6 @@ import queue
 import random
 import re
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from cardio_st.data.checkpoint import JsonlCheckpoint
 from cardio_st.errors import CardioSTError
 
 __all__ = [
@@ -46,7 +46,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-_FSYNC_EVERY_S = 1.0  # finished lines are flushed at once and fsynced at least this often
 _MAX_DELAY_S = 60.0  # cap of one backoff wait
 
 SYSTEM_PROMPT = (
@@ -84,7 +83,7 @@ class Paraphraser(Protocol):
         ...
 
 
-def _prompt_id(prompt: str) -> str:
+def _prompt_id(prompt: str, system_prompt: str = SYSTEM_PROMPT) -> str:
     if "{text}" not in prompt:
         raise CardioSTError("the paraphrase prompt has no {text} field: put {text} where the sentence goes")
     try:
@@ -94,7 +93,7 @@ def _prompt_id(prompt: str) -> str:
             f"the paraphrase prompt has a format field other than {{text}} ({error!r}): "
             "write literal braces as {{ and }}"
         ) from error
-    return hashlib.sha256(f"{SYSTEM_PROMPT}\0{prompt}".encode()).hexdigest()[:8]
+    return hashlib.sha256(f"{system_prompt}\0{prompt}".encode()).hexdigest()[:8]
 
 
 class HFParaphraser:
@@ -114,6 +113,8 @@ class HFParaphraser:
         do_sample: Sample instead of greedy decoding.
         temperature: Sampling temperature (only with ``do_sample``).
         seed: Seeds torch once before sampling (a resumed run does not reproduce the same samples).
+        system_prompt: The system message (default: the paraphrase editor's).
+        role: What the model is for, in error messages (``"paraphrase"``, ``"judge"``).
     """
 
     def __init__(
@@ -127,10 +128,12 @@ class HFParaphraser:
         do_sample: bool = False,
         temperature: float = 0.7,
         seed: int = 0,
+        system_prompt: str = SYSTEM_PROMPT,
+        role: str = "paraphrase",
     ) -> None:
         self.model_name_or_path = str(model_name_or_path)
-        self.prompt = prompt
-        self.name = f"hf:{self.model_name_or_path}#prompt={_prompt_id(prompt)}"
+        self.prompt, self.system_prompt, self.role = prompt, system_prompt, role
+        self.name = f"hf:{self.model_name_or_path}#prompt={_prompt_id(prompt, system_prompt)}"
         self.batch_size = max(1, int(batch_size))
         self.max_new_tokens = int(max_new_tokens)
         self.device = device
@@ -155,7 +158,7 @@ class HFParaphraser:
             )
         except OSError as error:
             raise CardioSTError(
-                f"cannot load the paraphrase model {source!r} ({error}): pass hf:<Hub id or local folder> "
+                f"cannot load the {self.role} model {source!r} ({error}): pass hf:<Hub id or local folder> "
                 "of a causal LM (download it first when offline)"
             ) from error
         except ValueError as error:
@@ -173,16 +176,16 @@ class HFParaphraser:
     def _render(self, tokenizer: Any, text: str) -> str:
         user = self.prompt.format(text=text)
         if not getattr(tokenizer, "chat_template", None):
-            return f"{SYSTEM_PROMPT}\n\n{user}\n"
+            return f"{self.system_prompt}\n\n{user}\n"
         if self._system_role:
-            messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+            messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": user}]
             try:
                 return tokenizer.apply_chat_template(
                     messages, tokenize=False, add_generation_prompt=True, enable_thinking=False
                 )
             except Exception:  # some templates (e.g. Gemma's) reject a system message
                 self._system_role = False
-        messages = [{"role": "user", "content": f"{SYSTEM_PROMPT}\n\n{user}"}]
+        messages = [{"role": "user", "content": f"{self.system_prompt}\n\n{user}"}]
         return tokenizer.apply_chat_template(
             messages, tokenize=False, add_generation_prompt=True, enable_thinking=False
         )
@@ -217,7 +220,7 @@ class HFParaphraser:
                     output = model.generate(**inputs, generation_config=generation)
             except torch.cuda.OutOfMemoryError as error:
                 raise CardioSTError(
-                    f"out of GPU memory generating paraphrases in batches of {self.batch_size}: "
+                    f"out of GPU memory generating {self.role} answers in batches of {self.batch_size}: "
                     "lower the batch size",
                     exit_code=1,
                 ) from error
@@ -256,6 +259,8 @@ class OpenAIParaphraser:
         backoff: Base of the exponential backoff, in seconds.
         max_tokens: Generation length limit.
         temperature: Sampling temperature.
+        system_prompt: The system message (default: the paraphrase editor's).
+        role: What the server is for, in error messages (``"paraphrase"``, ``"judge"``).
     """
 
     def __init__(
@@ -271,19 +276,20 @@ class OpenAIParaphraser:
         backoff: float = 1.0,
         max_tokens: int = 256,
         temperature: float = 0.7,
+        system_prompt: str = SYSTEM_PROMPT,
+        role: str = "paraphrase",
     ) -> None:
         if not re.match(r"https?://", base_url or ""):
             raise CardioSTError(
-                f"paraphrase server URL {base_url!r} is not an http(s) URL: "
-                "use e.g. openai:http://127.0.0.1:8000/v1"
+                f"{role} server URL {base_url!r} is not an http(s) URL: use e.g. openai:http://127.0.0.1:8000/v1"
             )
         if not model:
             raise CardioSTError(f"no model name for the server at {base_url}: pass --model")
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-        self.prompt = prompt
-        self.name = f"openai:{model}#prompt={_prompt_id(prompt)}"
+        self.prompt, self.system_prompt, self.role = prompt, system_prompt, role
+        self.name = f"openai:{model}#prompt={_prompt_id(prompt, system_prompt)}"
         self.concurrency = max(1, int(concurrency))
         self.timeout = timeout
         self.max_retries = max(0, int(max_retries))
@@ -311,7 +317,7 @@ class OpenAIParaphraser:
 
     def _auth_error(self, status: int) -> CardioSTError:
         return CardioSTError(
-            f"the paraphrase server at {self.base_url} refused the request (HTTP {status}): "
+            f"the {self.role} server at {self.base_url} refused the request (HTTP {status}): "
             "set OPENAI_API_KEY or pass --api-key",
             exit_code=2,
         )
@@ -330,7 +336,7 @@ class OpenAIParaphraser:
             status, body, _ = self._request(url, None, min(self.timeout, 10.0))
         except (OSError, http.client.HTTPException) as error:
             raise CardioSTError(
-                f"cannot reach the paraphrase server at {self.base_url} ({_describe(error)}): "
+                f"cannot reach the {self.role} server at {self.base_url} ({_describe(error)}): "
                 "is the server running? check the URL (it must end in /v1, e.g. http://127.0.0.1:8000/v1)",
                 exit_code=1,
             ) from error
@@ -352,7 +358,7 @@ class OpenAIParaphraser:
         payload = {
             "model": self.model,
             "messages": [
-                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "system", "content": self.system_prompt},
                 {"role": "user", "content": self.prompt.format(text=text)},
             ],
             "max_tokens": self.max_tokens,
@@ -398,7 +404,7 @@ class OpenAIParaphraser:
             if stop.wait(delay):
                 raise _Stopped
         raise CardioSTError(
-            f"the paraphrase server at {self.base_url} failed {self.max_retries + 1} times (last: {last}): "
+            f"the {self.role} server at {self.base_url} failed {self.max_retries + 1} times (last: {last}): "
             "is the server running? check the URL",
             exit_code=1,
         )
@@ -656,136 +662,6 @@ def _verdict(
     return (None, reason) if reason else (cleaned, None)
 
 
-class _Checkpoint:
-    """The JSONL checkpoint: read and repaired on open, then appended to line by line."""
-
-    def __init__(self, path: Path, name: str, filters: dict) -> None:
-        self.path, self.name, self.filters = path, name, filters
-        self.records: dict[str, dict] = {}
-        self._last_sync = time.monotonic()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.handle = open(path, "a+b")  # closed by close()
-        except OSError as error:
-            raise CardioSTError(
-                f"cannot write the paraphrase checkpoint {path} ({error.strerror or error}): "
-                "choose a writable --out",
-                exit_code=1,
-            ) from error
-        try:
-            self._lock()
-            self._load()
-        except BaseException:
-            self.handle.close()
-            raise
-
-    def _lock(self) -> None:
-        try:
-            import fcntl
-        except ImportError:  # Windows: no guard against two writers
-            return
-        try:
-            fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            raise CardioSTError(
-                f"another process is writing {self.path}: wait for it to finish or choose another --out",
-                exit_code=1,
-            ) from error
-
-    def _header(self) -> dict:
-        return {"format": FORMAT_VERSION, "paraphraser": self.name, "filters": self.filters}
-
-    def _not_a_checkpoint(self) -> CardioSTError:
-        return CardioSTError(
-            f"{self.path} is not a cardio-st paraphrase checkpoint (format {FORMAT_VERSION}): "
-            "delete it or choose another --out",
-            exit_code=2,
-        )
-
-    def _load(self) -> None:
-        self.handle.seek(0)
-        lines = self.handle.read().split(b"\n")
-        complete, tail = lines[:-1], lines[-1]  # tail: bytes after the last newline (a cut-off write)
-        if not complete:  # new, empty, or only a header cut off while being written
-            if tail and not tail.startswith(b'{"format": '):
-                raise self._not_a_checkpoint()
-            self._restart()
-            return
-        try:
-            header = json.loads(complete[0])
-        except ValueError:
-            header = None
-        if (
-            not isinstance(header, dict)
-            or header.get("format") != FORMAT_VERSION
-            or "paraphraser" not in header
-        ):
-            raise self._not_a_checkpoint()
-        records: list[dict] = []
-        for number, line in enumerate(complete[1:], 2):
-            try:
-                record = json.loads(line)
-            except ValueError as error:
-                if number == len(complete):  # a damaged last line (crash): redo that item
-                    complete, tail = complete[:-1], line
-                    break
-                raise CardioSTError(
-                    f"{self.path} line {number} is not valid JSON ({error}): "
-                    "delete that line (its item is regenerated) or the file",
-                    exit_code=1,
-                ) from error
-            if not (isinstance(record, dict) and isinstance(record.get("key"), str)):
-                raise CardioSTError(
-                    f"{self.path} line {number} is not a paraphrase record: delete that line or the file",
-                    exit_code=1,
-                )
-            records.append(record)
-        if header["paraphraser"] != self.name:
-            if records:
-                raise CardioSTError(
-                    f"{self.path} holds paraphrases by {header['paraphraser']!r}, not {self.name!r}: "
-                    "delete it to start over, or choose another --out",
-                    exit_code=2,
-                )
-            self._restart()  # nothing generated yet: start over under this paraphraser's header
-            return
-        for record in records:
-            self.records.setdefault(record["key"], record)
-        if tail:
-            logger.warning("%s ends in an unfinished line (interrupted write): redoing that item", self.path)
-            self._truncate(sum(len(line) + 1 for line in complete))
-
-    def _restart(self) -> None:
-        self._truncate(0)
-        self._append(self._header(), sync=True)
-
-    def _truncate(self, size: int) -> None:
-        self.handle.seek(0, os.SEEK_END)
-        if self.handle.tell() != size:
-            self.handle.truncate(size)
-            self.handle.flush()
-            os.fsync(self.handle.fileno())
-
-    def _append(self, record: dict, sync: bool = False) -> None:
-        self.handle.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
-        self.handle.flush()  # in the OS at once: a killed process loses nothing
-        if sync or time.monotonic() - self._last_sync >= _FSYNC_EVERY_S:
-            os.fsync(self.handle.fileno())  # on disk within a second: a power cut loses at most that
-            self._last_sync = time.monotonic()
-
-    def add(self, key: str, text: str, raw: str, paraphrase: str | None, rejected: str | None) -> None:
-        record = {"key": key, "text": text, "raw": raw, "paraphrase": paraphrase, "rejected": rejected}
-        self._append(record)
-        self.records[key] = record
-
-    def close(self) -> None:
-        try:
-            self.handle.flush()
-            os.fsync(self.handle.fileno())
-        finally:
-            self.handle.close()
-
-
 def _similarities(model: Any, sources: list[str], paraphrases: list[str], show_progress: bool) -> list[float]:
     """Cosine similarity of each (source, paraphrase) pair, embedded in batches."""
     options = {"convert_to_tensor": True, "normalize_embeddings": True, "show_progress_bar": show_progress}
@@ -870,11 +746,15 @@ def generate_paraphrases(
         "min_similarity": min_similarity if use_similarity else None,
     }
     path = Path(checkpoint)
-    store = _Checkpoint(path, paraphraser.name, filters)
+    header = {"format": FORMAT_VERSION, "paraphraser": paraphraser.name, "filters": filters}
+    store = JsonlCheckpoint(path, header, identity="paraphraser", what="paraphrase")
+    finished: dict[str, dict] = {}
+    for record in store.records:
+        finished.setdefault(record["key"], record)
     raws: list[str | None] = [None] * len(texts)
     try:
         for i, (key, text) in enumerate(zip(keys, texts)):
-            record = store.records.get(key)
+            record = finished.get(key)
             if record is None:
                 continue
             if record.get("text") != text:
@@ -883,7 +763,7 @@ def generate_paraphrases(
                     f"vs {text[:60]!r}): the input changed; delete the checkpoint or choose another --out"
                 )
             raws[i] = str(record.get("raw") or "")
-        ignored = len(store.records) - sum(raw is not None for raw in raws)
+        ignored = len(finished) - sum(raw is not None for raw in raws)
         if ignored:
             logger.info("%s: %d finished items are not in this input; ignored", path, ignored)
         pending = [i for i, raw in enumerate(raws) if raw is None]
@@ -905,7 +785,8 @@ def generate_paraphrases(
                             continue
                         raw = "" if raw is None else str(raw)
                         paraphrase, rejected = _verdict(texts[i], raw, min_length_ratio, max_length_ratio)
-                        store.add(keys[i], texts[i], raw, paraphrase, rejected)
+                        record = {"key": keys[i], "text": texts[i], "raw": raw}
+                        store.append({**record, "paraphrase": paraphrase, "rejected": rejected})
                         raws[i] = raw
                         bar.update(1)
                 finally:
