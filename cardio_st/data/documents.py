@@ -87,7 +87,7 @@ def _icd10(scope: str) -> Documents:
     return Documents([c.code for c in codes], [c.description for c in codes], f"icd10:{scope}")
 
 
-def load_documents(source: str | os.PathLike) -> Documents:
+def load_documents(source: str | os.PathLike, *, kind: str = "corpus") -> Documents:
     """Read a corpus to index.
 
     Formats, by suffix: ``.jsonl`` / ``.json`` (one object a line: ``text``, and ``id`` or ``_id``,
@@ -96,6 +96,9 @@ def load_documents(source: str | os.PathLike) -> Documents:
     ``corpus.jsonl``; or ``icd10:SCOPE`` (the billable codes' official descriptions of a scope, ids the
     codes, as ``cardio-st search`` indexes them). A title is put before the text with a space, as mteb
     does. Documents without an id are numbered by their line (1-based), so every id means one place.
+
+    ``kind`` names what is read in messages (``"corpus"``, or ``"queries"`` for a query file in the same
+    formats).
 
     Raises:
         CardioSTError: for a missing file, an unknown format, an empty corpus, a document without
@@ -108,7 +111,7 @@ def load_documents(source: str | os.PathLike) -> Documents:
     if path.is_dir() and (path / "corpus.jsonl").is_file():
         path = path / "corpus.jsonl"
     if not path.is_file():
-        raise CardioSTError(f"corpus {name} not found: pass a file ({_FORMATS})")
+        raise CardioSTError(f"{kind} {name} not found: pass a file ({_FORMATS})")
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
         rows = _jsonl(path)
@@ -120,9 +123,10 @@ def load_documents(source: str | os.PathLike) -> Documents:
         with open(path, encoding="utf8") as handle:
             rows = [(None, raw.strip(), line) for line, raw in enumerate(handle, start=1) if raw.strip()]
     else:
-        raise CardioSTError(f"corpus {name}: unknown format {suffix or '(no suffix)'}; use {_FORMATS}")
+        raise CardioSTError(f"{kind} {name}: unknown format {suffix or '(no suffix)'}; use {_FORMATS}")
     if not rows:
-        raise CardioSTError(f"corpus {name} holds no documents: add at least one")
+        noun = "queries" if kind == "queries" else "documents"
+        raise CardioSTError(f"{kind} {name} holds no {noun}: add at least one")
     ids, seen = [], {}
     for identifier, _, line in rows:
         identifier = identifier if identifier is not None else str(line)

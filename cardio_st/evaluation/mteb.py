@@ -29,7 +29,7 @@ from cardio_st.errors import CardioSTError
 if TYPE_CHECKING:
     from mteb.abstasks import AbsTask, AbsTaskRetrieval
 
-__all__ = ["ICD10_TASK_PREFIX", "get_tasks", "icd10_task", "run_mteb", "triplets_task"]
+__all__ = ["ICD10_TASK_PREFIX", "get_tasks", "icd10_task", "labelled_task", "run_mteb", "triplets_task"]
 
 #: Name prefix of the local ICD-10-CM tasks: ``-Circulatory`` (scope ``cardio``), ``-All``, ``-Chapter<n>``.
 ICD10_TASK_PREFIX = "CardioST-ICD10CM"
@@ -262,6 +262,44 @@ def triplets_task(
         eval_splits=[split],
         license="not specified",
         annotations_creators="derived",
+        sample_creation="found",
+        bibtex_citation="",
+    )
+
+
+def labelled_task(path: str | os.PathLike, *, name: str | None = None) -> AbsTaskRetrieval:
+    """A corpus labelled by ``cardio-st label`` (or any BEIR folder) as a local mteb retrieval task with
+    graded relevance: mteb's ``ndcg_at_10``, ``map_at_10`` and ``mrr_at_10`` then equal cardio-st's
+    [evaluate_labelled][cardio_st.evaluation.graded.evaluate_labelled] up to the order of tied scores.
+
+    Args:
+        path: The ``--out`` folder of ``cardio-st label`` (its ``dataset``), or a BEIR folder.
+        name: The task name (default ``CardioST-Labels-<folder name>``).
+    """
+    _import_mteb()
+    from cardio_st.data.labelling import load_labelled
+
+    path = Path(path)
+    queries, corpus, qrels = load_labelled(path)
+    scored = {
+        q: labels for q, labels in qrels.items() if q in queries and any(g > 0 for g in labels.values())
+    }
+
+    def build() -> _Data:
+        return {q: queries[q] for q in scored}, corpus, scored
+
+    return _local_task(
+        build,
+        name=name or f"CardioST-Labels-{path.resolve().name}",
+        description=(
+            f"Retrieval on {path.name}: {len(scored)} queries over {len(corpus)} passages, graded 0-3 by a "
+            "majority of LLM judges (CMedTEB's method, arXiv 2604.10937)."
+        ),
+        reference="https://arxiv.org/abs/2604.10937",
+        dataset={"path": str(path), "revision": "local"},
+        eval_splits=["test"],
+        license="not specified",
+        annotations_creators="LM-generated",
         sample_creation="found",
         bibtex_citation="",
     )

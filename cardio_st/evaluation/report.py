@@ -17,9 +17,13 @@ from cardio_st.errors import CardioSTError
 
 __all__ = ["TaskResult", "evaluate_tasks", "query_latency_ms", "write_report"]
 
-#: Tasks by name: what ``cardio-st evaluate --task`` accepts besides ``triplets:DIR`` and ``mteb:NAME``.
+#: Tasks by name: what ``cardio-st evaluate --task`` accepts besides ``triplets:DIR``, ``labels:DIR``
+#: (a corpus labelled by ``cardio-st label``) and ``mteb:NAME``.
 ICD10_TASKS = {"icd10": "cardio", "icd10-all": "all"}
-_UNKNOWN_TASK = "unknown task {task!r}: use icd10 (circulatory chapter), icd10-all, triplets:DIR or mteb:NAME"
+_UNKNOWN_TASK = (
+    "unknown task {task!r}: use icd10 (circulatory chapter), icd10-all, triplets:DIR, labels:DIR or mteb:NAME"
+)
+_PREFIXES = ("triplets:", "labels:", "mteb:")
 
 
 @dataclass
@@ -89,6 +93,11 @@ def _run(model: Any, name: str, task: str, batch_size: int) -> TaskResult:
         else:
             metrics = _lexical_pair_metrics(model, split)
         return TaskResult(task, name, "accuracy@1", metrics)
+    if task.startswith("labels:"):
+        from cardio_st.evaluation.graded import evaluate_labelled
+
+        metrics = evaluate_labelled(model, task.split(":", 1)[1], batch_size=batch_size)
+        return TaskResult(task, name, "ndcg@10", metrics)
     if task.startswith("mteb:"):
         from cardio_st.evaluation.mteb import get_tasks, run_mteb
 
@@ -106,7 +115,7 @@ def evaluate_tasks(
 ) -> list[TaskResult]:
     """Every model on every task, with each model's single-query latency when ``latency``."""
     for task in tasks:  # fail on a bad task name before any model runs
-        if not (task in ICD10_TASKS or task.startswith(("triplets:", "mteb:"))):
+        if not (task in ICD10_TASKS or task.startswith(_PREFIXES)):
             raise CardioSTError(_UNKNOWN_TASK.format(task=task))
     results = []
     for name, model in models:
