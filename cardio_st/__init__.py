@@ -20,13 +20,16 @@ _EXPORTS = {
     "IndexSearch": "cardio_st.document_index",
     "build_index": "cardio_st.index",
     "convert": "cardio_st.conversion",
+    "evaluate_labelled": "cardio_st.evaluation.graded",
     "export_model": "cardio_st.models.default",
     "index_documents": "cardio_st.document_index",
     "is_held_out": "cardio_st.data.icd10",
+    "label_corpus": "cardio_st.data.labelling",
     "load": "cardio_st.conversion",
     "load_codes": "cardio_st.data.icd10",
     "load_documents": "cardio_st.data.documents",
     "load_model": "cardio_st.models.default",
+    "make_judge": "cardio_st.data.judges",
     "model_fingerprint": "cardio_st.index",
     "push_to_hub": "cardio_st.hub",
     "search_icd10": "cardio_st.icd10_search",
@@ -39,8 +42,11 @@ if TYPE_CHECKING:
     from cardio_st.conversion import convert, load
     from cardio_st.data.documents import load_documents
     from cardio_st.data.icd10 import ICD10Code, is_held_out, load_codes
+    from cardio_st.data.judges import make_judge
+    from cardio_st.data.labelling import label_corpus
     from cardio_st.document_index import IndexSearch, index_documents
     from cardio_st.errors import CardioSTError
+    from cardio_st.evaluation.graded import evaluate_labelled
     from cardio_st.hub import push_to_hub
     from cardio_st.icd10_search import ICD10Search, search_icd10
     from cardio_st.index import EmbeddingIndex, build_index, model_fingerprint

@@ -35,7 +35,9 @@ folder = convert(
 )
 model = SentenceTransformer(str(folder), device="cpu")
 # --8<-- [end:convert]
-print(f"converted: {[type(module).__name__ for module in model]}; adapter merged: {read_record(folder)['lora']}")
+print(
+    f"converted: {[type(module).__name__ for module in model]}; adapter merged: {read_record(folder)['lora']}"
+)
 
 # --8<-- [start:evaluate]
 # Evaluators record their results in the model's card data: the card's numbers come from this run.

@@ -148,3 +148,19 @@ def test_bad_arguments(servers, tmp_path):
         make_judge("none")
     with pytest.raises(CardioSTError, match="--model"):
         make_judge(f"openai:{good.url}")
+
+
+def test_a_backend_that_answers_nothing_does_not_loop_forever(tmp_path):
+    from cardio_st.data.judges import Judge
+
+    class Silent:
+        calls = 0
+
+        def stream(self, prompts):
+            Silent.calls += 1
+            return iter(())
+
+    run = judge_pairs(
+        [Judge("silent", Silent())], PAIRS, QUERIES, CORPUS, tmp_path, max_attempts=2, show_progress=False
+    )
+    assert Silent.calls == 2 and len(run.unparsed["silent"]) == 10 and run.grades["silent"] == {}

@@ -305,19 +305,27 @@ class _JudgeWork:
                 return
             prompts = [render_prompt(self.queries[q], [self.corpus[d] for d in docs]) for q, docs in todo]
             stream = self.judge.backend.stream(prompts)
+            answered: set[int] = set()
             try:
                 for index, raw in stream:
                     if stop.is_set():
                         return
                     self.asked += 1
-                    self._record(*todo[index], str(raw or ""))
-                    bar.update(len(todo[index][1]))
+                    answered.add(index)
+                    bar.update(self._record(*todo[index], str(raw or ""), attempts))
             finally:
                 close = getattr(stream, "close", None)
                 if close is not None:
                     close()
+            for index in set(range(len(todo))) - answered:  # a backend that skipped some: no endless loop
+                bar.update(self._record(*todo[index], "", attempts))
 
-    def _record(self, query_id: str, docs: list[str], raw: str) -> None:
+    def _finished(self, pair: tuple[str, str], attempts: int) -> bool:
+        return pair in self.grades or len(self.failures.get(pair, [])) >= attempts
+
+    def _record(self, query_id: str, docs: list[str], raw: str, attempts: int) -> int:
+        """Append one answer to the checkpoint; returns how many of its pairs it finished."""
+        before = sum(self._finished((query_id, doc), attempts) for doc in docs)
         attempt = 1 + max((len(self.failures.get((query_id, doc), [])) for doc in docs), default=0)
         query_sha, doc_sha = self._fingerprint(query_id, docs)
         record: dict[str, Any] = {
@@ -336,6 +344,7 @@ class _JudgeWork:
             record.update(grades=None, low_quality=False, error=str(error))
         self.store.append(record)
         self._take(record, set(range(len(docs))))
+        return sum(self._finished((query_id, doc), attempts) for doc in docs) - before
 
 
 def judge_pairs(
@@ -391,12 +400,7 @@ def judge_pairs(
     works = [_JudgeWork(judge, folder, queries, corpus, retry_unparsed) for judge in judges]
     total = sum(len(docs) for docs in pairs.values()) * len(judges)
     done = sum(
-        sum(
-            (q, d) in work.grades or len(work.failures.get((q, d), [])) >= max_attempts
-            for q, docs in pairs.items()
-            for d in docs
-        )
-        for work in works
+        work._finished((q, d), max_attempts) for work in works for q, docs in pairs.items() for d in docs
     )
     stop = threading.Event()
     errors: list[BaseException] = []
