@@ -164,3 +164,18 @@ def test_a_backend_that_answers_nothing_does_not_loop_forever(tmp_path):
         [Judge("silent", Silent())], PAIRS, QUERIES, CORPUS, tmp_path, max_attempts=2, show_progress=False
     )
     assert Silent.calls == 2 and len(run.unparsed["silent"]) == 10 and run.grades["silent"] == {}
+
+
+def test_a_local_transformers_judge_runs_through_the_same_loop(tmp_path):
+    from tiny_models import build_tiny_causal_lm
+
+    folder = build_tiny_causal_lm(tmp_path / "lm")
+    judge = make_judge(f"hf:{folder}", max_new_tokens=8, concurrency=4, timeout=5)  # server options ignored
+    assert judge.name == f"hf:{folder}" and judge.backend.system_prompt.startswith(
+        "You are an expert clinical"
+    )
+    run = judge_pairs(
+        [judge], {"q1": ["d1", "d2"]}, QUERIES, CORPUS, tmp_path / "j", max_attempts=1, show_progress=False
+    )
+    # A random tiny LM writes no JSON: both pairs are reported unparsed, with the reason.
+    assert run.grades[judge.name] == {} and set(run.unparsed[judge.name]) == {("q1", "d1"), ("q1", "d2")}

@@ -173,22 +173,28 @@ def make_judge(spec: str, *, model: str | None = None, **options: Any) -> Judge:
     Args:
         spec: The backend, as for ``cardio-st prepare --paraphraser``.
         model: The model name on an ``openai:`` server.
-        **options: Passed to the backend (``concurrency``, ``timeout``, ``max_retries``, ``api_key``,
-            ``max_tokens``, ...).
+        **options: Passed to the backend: for ``openai:`` ``concurrency``, ``timeout``, ``max_retries``,
+            ``api_key``, ``max_tokens``; for ``hf:`` ``max_new_tokens``, ``batch_size``, ``device`` (the
+            others are ignored, so one set of command-line options serves both).
     """
     from cardio_st.data.paraphrase import make_paraphraser
 
     if (spec or "").strip().lower() == "none":
         raise CardioSTError("a judge needs a model: use openai:URL with --model, or hf:MODEL")
-    settings = {"temperature": 0.0, "max_tokens": 768, **{k: v for k, v in options.items() if v is not None}}
+    local = spec.strip().lower().startswith("hf:")
+    options = {k: v for k, v in options.items() if v is not None}
+    if local:  # a local LM decodes greedily by default; only the generation length and batch apply
+        options = {k: v for k, v in options.items() if k in ("max_new_tokens", "batch_size", "device")}
+        settings = {"max_new_tokens": 768, **options}
+    else:
+        settings = {"temperature": 0.0, "max_tokens": 768, **options}
     backend = make_paraphraser(
         spec, model=model, prompt="{text}", system_prompt=JUDGE_SYSTEM_PROMPT, role="judge", **settings
     )
-    if spec.lower().startswith("openai:"):
-        where = urllib.parse.urlparse(backend.base_url).netloc
-        name = f"openai:{backend.model}@{where}"
-    else:
+    if local:
         name = f"hf:{backend.model_name_or_path}"
+    else:
+        name = f"openai:{backend.model}@{urllib.parse.urlparse(backend.base_url).netloc}"
     return Judge(name, backend)
 
 
