@@ -8,8 +8,9 @@ import json
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from fake_openai import JsonHandler, serve
 
 DATA = Path(__file__).parent / "data" / "labelling"
 MODEL = "judge-model"
@@ -56,18 +57,7 @@ class FakeJudge:
         queries, passages = _texts("queries.jsonl"), _texts("corpus.jsonl")
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status: int, payload: dict) -> None:
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
+        class Handler(JsonHandler):
             def do_GET(self):
                 self._send(200, {"object": "list", "data": [{"id": MODEL, "object": "model"}]})
 
@@ -95,15 +85,7 @@ class FakeJudge:
                 message = {"role": "assistant", "content": f"```json\n{answer}\n```"}
                 self._send(200, {"object": "chat.completion", "choices": [{"index": 0, "message": message}]})
 
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request, client_address):
-                pass  # a killed client leaves broken pipes behind
-
-        self.httpd = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+        self.httpd, self.url = serve(Handler)
 
     def close(self) -> None:
         self.httpd.shutdown()

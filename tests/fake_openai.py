@@ -60,6 +60,36 @@ def _reworded(text: str) -> str:
     return "In other words, " + text[0].lower() + text[1:]
 
 
+class JsonHandler(BaseHTTPRequestHandler):
+    """A quiet request handler that answers JSON."""
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status: int, payload: dict) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # a killed client leaves broken pipes behind
+
+
+def serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
+    """Serve ``handler`` on a free port of 127.0.0.1 in a daemon thread; returns the server and its
+    OpenAI-style base URL (``http://127.0.0.1:PORT/v1``)."""
+    httpd = _Server(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+
+
 class FakeServer:
     """An OpenAI-compatible server on 127.0.0.1: slow, fails about 30% of chat requests with HTTP 500
     (by a hash of text and attempt number, never from the fourth attempt on), drops the first chat
@@ -80,18 +110,7 @@ class FakeServer:
         self.lock = threading.Lock()
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status: int, payload: dict) -> None:
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
+        class Handler(JsonHandler):
             def _authorised(self) -> bool:
                 if fake.api_key and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
                     self._send(401, {"error": {"message": "Invalid API key"}})
@@ -142,16 +161,7 @@ class FakeServer:
                 }
                 self._send(200, {"object": "chat.completion", "choices": [{"index": 0, **answer}]})
 
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request, client_address):
-                pass  # a killed client leaves broken pipes behind
-
-        self.httpd = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
+        self.httpd, self.url = serve(Handler)
 
     def forget(self) -> None:
         with self.lock:
