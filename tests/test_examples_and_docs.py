@@ -57,6 +57,9 @@ def test_example_runs(script, tmp_path):
         "cardio_st.search",
         "cardio_st.icd10_search",
         "cardio_st.modules.asymmetric_router",
+        "cardio_st.data.judges",
+        "cardio_st.data.labelling",
+        "cardio_st.evaluation.graded",
     ],
 )
 def test_docstring_examples(module):
