@@ -13,12 +13,12 @@ import datetime
 import json
 import logging
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from cardio_st.errors import CardioSTError
+from cardio_st.models.default import _HUB_ID
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -28,7 +28,6 @@ __all__ = ["build_model", "convert", "load"]
 logger = logging.getLogger(__name__)
 
 PoolingChoice = Literal["auto", "eos", "mean", "cls"]
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 _ADAPTER_FILES = ["adapter_config.json", "adapter_model.*", "*.json", "*.txt", "*.model", "README.md"]
 
 
@@ -49,7 +48,7 @@ def _has_file(name: str, filename: str, option: str) -> bool:
     path = Path(name).expanduser()
     if path.is_dir():
         return (path / filename).is_file()
-    if path.exists() or not _HUB_ID.match(name):
+    if path.exists() or not _HUB_ID.match(name):  # the pattern resolve_model uses
         raise CardioSTError(f"{name!r} is neither a folder nor a Hub id (org/name); {option}")
     try:
         hf_hub_download(name, filename)
@@ -274,11 +273,10 @@ def convert(
         ```
     """
     from cardio_st import __version__
+    from cardio_st.data.checkpoint import new_folder
     from cardio_st.model_card import write_model_card, write_record
 
-    out = Path(out_dir).expanduser()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise CardioSTError(f"{out} already exists and is not an empty folder: choose a new output folder")
+    out = new_folder(out_dir)
     model, record = build_model(
         source,
         base=base,

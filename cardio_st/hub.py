@@ -281,14 +281,6 @@ def _staging_folder(folder: Path) -> Path:
         return Path(tempfile.mkdtemp(prefix="cardio-st-push-"))
 
 
-def _new_folder(path: Path) -> Path:
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise CardioSTError(
-            f"{path} already exists and is not an empty folder: choose a new --dry-run folder"
-        )
-    return path
-
-
 def _reason(error: BaseException) -> str:
     from huggingface_hub.errors import OfflineModeIsEnabled
 
@@ -367,9 +359,10 @@ def push_to_hub(
             adapter whose base has no Hub id, or a Hub failure -- saying what was and was not uploaded.
     """
     from cardio_st import __version__
+    from cardio_st.data.checkpoint import new_folder
 
     repo_id = check_repo_id(repo_id)
-    out = _new_folder(Path(dry_run).expanduser()) if dry_run is not None else None
+    out = new_folder(dry_run, "choose a new --dry-run folder") if dry_run is not None else None
     with _as_folder(model) as folder:
         staging = out or _staging_folder(folder)
         try:

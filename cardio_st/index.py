@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from cardio_st.data.checkpoint import atomic_write
 from cardio_st.errors import CardioSTError
 from cardio_st.search import Hit, semantic_search
 
@@ -31,10 +32,8 @@ __all__ = ["EmbeddingIndex", "build_index", "cache_dir", "files_fingerprint", "m
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-_IGNORED_FILES = {
-    "README.md",
-    "cardio_st.json",
-}  # the model card and cardio-st's record do not change embeddings
+# The model card and cardio-st's record (cardio_st.json) do not change embeddings.
+_IGNORED_FILES = {"README.md", "cardio_st.json"}
 
 
 def cache_dir() -> Path:
@@ -44,19 +43,6 @@ def cache_dir() -> Path:
         return Path(os.environ["CARDIO_ST_CACHE"]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base).expanduser() / "cardio_st"
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through ``write(tmp)`` then rename over ``path``: readers see the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _file_sha256(path: Path) -> str:
@@ -116,7 +102,7 @@ def files_fingerprint(folder: str | Path, parts: Sequence[str] | None = None) ->
         digest.update(f"{relative}\0{memo[key]['sha256']}\n".encode())
     if changed:
         try:
-            _atomic_write(memo_path, lambda tmp: tmp.write_text(json.dumps(memo)))
+            atomic_write(memo_path, lambda tmp: tmp.write_text(json.dumps(memo)))
         except OSError as error:  # a read-only cache only costs re-hashing next time
             logger.debug("could not update %s: %s", memo_path, error)
     return digest.hexdigest()
@@ -221,7 +207,7 @@ class EmbeddingIndex:
             "metadata": self.metadata,
         }
         tensors = {"embeddings": self.embeddings.detach().to("cpu", torch.float32).contiguous()}
-        _atomic_write(
+        atomic_write(
             path, lambda tmp: save_file(tensors, str(tmp), metadata={"cardio_st": json.dumps(header)})
         )
         return path
@@ -328,7 +314,7 @@ def build_index(
             shutil.rmtree(partial)
     try:
         partial.mkdir(parents=True, exist_ok=True)
-        _atomic_write(plan_file, lambda tmp: tmp.write_text(json.dumps({"plan": plan, "total": len(texts)})))
+        atomic_write(plan_file, lambda tmp: tmp.write_text(json.dumps({"plan": plan, "total": len(texts)})))
     except OSError as error:
         raise CardioSTError(
             f"cannot write the index to {path.parent} ({error.strerror or error}): choose a writable "
@@ -364,7 +350,7 @@ def build_index(
                     "check the model's weights and dtype (fp16 overflow?)",
                     exit_code=1,
                 )
-            _atomic_write(chunk_file, lambda tmp, e=embeddings: save_file({"embeddings": e}, str(tmp)))
+            atomic_write(chunk_file, lambda tmp, e=embeddings: save_file({"embeddings": e}, str(tmp)))
             done += len(chunk)
             bar.update(len(chunk))
             if on_chunk is not None:

@@ -1,6 +1,7 @@
 """An append-only JSONL checkpoint for long LLM jobs (paraphrases, relevance judgements): a header line,
-then one finished record a line, flushed at once and fsynced every second. Leaves out what a record
-means: its writers decide which records count as done.
+then one finished record a line, flushed at once and fsynced every second; and atomic whole-file writes
+for the results built from it. Leaves out what a record means: its writers decide which records count
+as done.
 
 A killed process loses at most the line it was writing: on open, a cut-off last line is dropped (the
 file is truncated back to its last complete line) and only that record is redone. A second process
@@ -13,16 +14,40 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cardio_st.errors import CardioSTError
 
-__all__ = ["JsonlCheckpoint"]
+__all__ = ["JsonlCheckpoint", "atomic_write", "new_folder"]
 
 logger = logging.getLogger(__name__)
 
 _FSYNC_EVERY_S = 1.0  # finished lines are flushed at once and fsynced at least this often
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through ``write(tmp)`` then rename over ``path``: readers see the old file or the new one,
+    never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def new_folder(path: str | os.PathLike, hint: str = "choose a new output folder") -> Path:
+    """``path`` as a folder to write into, refused if it exists and is not empty: nothing of the user's is
+    overwritten or mixed with new output."""
+    path = Path(path).expanduser()
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise CardioSTError(f"{path} already exists and is not an empty folder: {hint}")
+    return path
 
 
 class JsonlCheckpoint:

@@ -29,6 +29,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+from cardio_st.data.checkpoint import atomic_write
 from cardio_st.errors import CardioSTError
 
 __all__ = [
@@ -218,17 +219,18 @@ def _agreement(grades: Mapping[str, Mapping[Pair, int]], scale: Sequence[int]) -
 
 
 def _write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    with open(partial, "w", encoding="utf8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    os.replace(partial, path)
+    lines = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+    atomic_write(path, lambda tmp: tmp.write_text(lines, encoding="utf8"))
 
 
 def _write_json(path: Path, value: Any) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf8")
-    os.replace(partial, path)
+    text = json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf8"))
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file this module wrote, or ``{}`` when it is not there yet."""
+    return json.loads(path.read_text(encoding="utf8")) if path.is_file() else {}
 
 
 def _read_labels(folder: Path) -> dict[Pair, Vote]:
@@ -258,15 +260,21 @@ def _write_outputs(
     _write_jsonl(
         dataset / "queries.jsonl", [{"_id": q, "text": t} for q, t in queries.items() if q in scored]
     )
-    partial = dataset / "qrels" / ".test.tsv.partial"
-    with open(partial, "w", encoding="utf8", newline="") as handle:
-        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-        writer.writerow(["query-id", "corpus-id", "score"])
-        for (q, d), vote in sorted(labels.items()):
-            if q in scored:
-                writer.writerow([q, d, vote.label])
-    os.replace(partial, dataset / "qrels" / "test.tsv")
+    rows = [[q, d, vote.label] for (q, d), vote in sorted(labels.items()) if q in scored]
+    _write_table(dataset / "qrels" / "test.tsv", ["query-id", "corpus-id", "score"], rows, delimiter="\t")
     return dataset
+
+
+def _write_table(
+    path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]], delimiter: str = ","
+) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf8", newline="") as handle:
+            writer = csv.writer(handle, delimiter=delimiter, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(rows)
+
+    atomic_write(path, write)
 
 
 def load_labelled(
@@ -317,26 +325,32 @@ def export_review(
     flagged ones are where an expert's grade changes the most. ``sampled`` says which is which.
     """
     folder = Path(folder)
-    labels = _read_labels(folder)
     queries, corpus = _texts(folder)
+    out = Path(path) if path is not None else folder / "review-sample.csv"
+    _write_review(out, _read_labels(folder), queries, corpus, size, seed)
+    return out
+
+
+def _write_review(
+    path: Path,
+    labels: Mapping[Pair, Vote],
+    queries: Mapping[str, str],
+    corpus: Mapping[str, str],
+    size: int,
+    seed: int,
+) -> None:
     judges = sorted({judge for vote in labels.values() for judge in vote.votes})
     flagged = [pair for pair, vote in sorted(labels.items()) if vote.tie or vote.low_agreement]
     rest = [pair for pair, vote in sorted(labels.items()) if not (vote.tie or vote.low_agreement)]
     sampled = sorted(random.Random(seed).sample(rest, min(size, len(rest))))
-    out = Path(path) if path is not None else folder / "review-sample.csv"
-    with open(out, "w", encoding="utf8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(
-            ["query_id", "query", "doc_id", "passage", *judges, "vote", "sampled", "expert_grade"]
-        )
-        for pair in [*flagged, *sampled]:
-            vote = labels[pair]
-            reason = "tie" if vote.tie else "low agreement" if vote.low_agreement else "random"
-            grades = [vote.votes.get(judge, "") for judge in judges]
-            writer.writerow(
-                [pair[0], queries[pair[0]], pair[1], corpus[pair[1]], *grades, vote.label, reason, ""]
-            )
-    return out
+    rows = []
+    for pair in [*flagged, *sampled]:
+        vote = labels[pair]
+        reason = "tie" if vote.tie else "low agreement" if vote.low_agreement else "random"
+        grades = [vote.votes.get(judge, "") for judge in judges]
+        rows.append([pair[0], queries[pair[0]], pair[1], corpus[pair[1]], *grades, vote.label, reason, ""])
+    header = ["query_id", "query", "doc_id", "passage", *judges, "vote", "sampled", "expert_grade"]
+    _write_table(path, header, rows)
 
 
 def _texts(folder: Path) -> tuple[dict[str, str], dict[str, str]]:
@@ -364,7 +378,7 @@ def import_review(folder: str | os.PathLike, path: str | os.PathLike) -> dict[st
     """
     folder, path = Path(folder), Path(path)
     labels = _read_labels(folder)
-    reviewed = json.loads((folder / "review.json").read_text()) if (folder / "review.json").is_file() else {}
+    reviewed = _read_json(folder / "review.json")
     random_rows: list[tuple[int, int]] = []
     with open(path, encoding="utf8", newline="") as handle:
         reader = csv.DictReader(handle)
@@ -401,9 +415,7 @@ def import_review(folder: str | os.PathLike, path: str | os.PathLike) -> dict[st
         "agreement": sum(v == e for v, e in random_rows) / len(random_rows) if random_rows else None,
         "cohen_kappa": cohen_kappa([v for v, _ in random_rows], [e for _, e in random_rows]),
     }
-    summary_path = folder / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    _write_json(summary_path, {**summary, "expert_review": result})
+    _write_json(folder / "summary.json", {**_read_json(folder / "summary.json"), "expert_review": result})
     return result
 
 
@@ -547,13 +559,12 @@ def label_corpus(
         votes = {name: grades[pair] for name, grades in run.grades.items() if pair in grades}
         if votes:
             labels[pair] = majority_vote(votes)
-    voted = {pair: vote for pair, vote in labels.items()}
-    reviewed = json.loads((folder / "review.json").read_text()) if (folder / "review.json").is_file() else {}
-    _apply_review(labels, reviewed)
+    voted = dict(labels)  # before the experts' grades replace any vote
+    _apply_review(labels, _read_json(folder / "review.json"))
     dataset = _write_outputs(folder, questions, passages, labels)
     review = folder / "review-sample.csv"
     if not review.exists() and labels:
-        export_review(folder, review_size, seed=seed, path=review)
+        _write_review(review, labels, questions, passages, review_size, seed)
     judge_report = {}
     for judge in judges:
         unparsed = run.unparsed.get(judge.name, {})
@@ -579,9 +590,6 @@ def label_corpus(
         dataset=str(dataset),
         review=str(review) if review.exists() else None,
     )
-    previous = (
-        json.loads((folder / "summary.json").read_text()) if (folder / "summary.json").is_file() else {}
-    )
-    summary.expert_review = previous.get("expert_review")
+    summary.expert_review = _read_json(folder / "summary.json").get("expert_review")
     _write_json(folder / "summary.json", asdict(summary))
     return summary

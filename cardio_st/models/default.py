@@ -256,9 +256,9 @@ def export_model(name_or_path: str | os.PathLike | None, out_dir: str | os.PathL
     Raises:
         CardioSTError: when ``out_dir`` exists and is not empty, or the model cannot be found.
     """
-    out = Path(out_dir).expanduser()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise CardioSTError(f"{out} already exists and is not an empty folder: choose a new output folder")
+    from cardio_st.data.checkpoint import new_folder
+
+    out = new_folder(out_dir)
     source = resolve_model(name_or_path)
     if source.path is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
