@@ -31,10 +31,10 @@ import torch
 from sentence_transformers import SentenceTransformer
 
 from cardio_st.data.icd10 import icd10_eval_set
-from cardio_st.document_index import index_documents
 from cardio_st.evaluation.icd10 import METRICS, evaluate_icd10, paired_bootstrap
 from cardio_st.models.default import load_model
-from cardio_st.modules.routes import load_route
+from cardio_st.models.routes import load_route
+from cardio_st.retrieval.documents import index_documents
 
 QUERY = "heart attack with ST elevation of the anterior wall"
 

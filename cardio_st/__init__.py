@@ -1,66 +1,66 @@
 """cardio-st: domain-specialised clinical text embeddings on top of sentence-transformers.
 
-The public API is re-exported here lazily, so ``import cardio_st`` (and ``cardio-st --help``)
-does not import torch until a name that needs it is used.
+Every subpackage is an attribute (``cardio_st.models``, ``cardio_st.retrieval``, ...) and the most
+used names are re-exported here, all lazily: ``import cardio_st`` (and ``cardio-st --help``) imports
+neither torch nor sentence-transformers until a name that needs them is used. The layers, and which
+way each may import, are drawn in ``docs/design.md``.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cardio_st.utils.lazy import attach
 
 __version__ = "0.1.0"
 
+#: Every subpackage and top-level module, each reachable as an attribute of ``cardio_st``.
+SUBPACKAGES = [
+    "citations", "cli", "compat", "data", "errors", "evaluation", "hub", "labelling", "llm", "losses",
+    "models", "modules", "retrieval", "training", "utils",
+]
+
 _EXPORTS = {
-    "CardioSTError": "cardio_st.errors",
-    "EmbeddingIndex": "cardio_st.index",
-    "Hit": "cardio_st.search",
-    "ICD10Code": "cardio_st.data.icd10",
-    "ICD10Search": "cardio_st.icd10_search",
-    "IndexSearch": "cardio_st.document_index",
-    "build_index": "cardio_st.index",
-    "convert": "cardio_st.conversion",
-    "evaluate_labelled": "cardio_st.evaluation.graded",
-    "export_model": "cardio_st.models.default",
-    "index_documents": "cardio_st.document_index",
-    "is_held_out": "cardio_st.data.icd10",
-    "label_corpus": "cardio_st.data.labelling",
-    "load": "cardio_st.conversion",
-    "load_codes": "cardio_st.data.icd10",
-    "load_documents": "cardio_st.data.documents",
-    "load_model": "cardio_st.models.default",
-    "make_judge": "cardio_st.data.judges",
-    "model_fingerprint": "cardio_st.index",
-    "push_to_hub": "cardio_st.hub",
-    "search_icd10": "cardio_st.icd10_search",
-    "semantic_search": "cardio_st.search",
+    "CardioSTError": "errors",
+    "EmbeddingIndex": "retrieval.index",
+    "Hit": "retrieval.base",
+    "ICD10Code": "data.icd10_codes",
+    "ICD10Search": "retrieval.icd10",
+    "IndexSearch": "retrieval.documents",
+    "build_index": "retrieval.index",
+    "convert": "models.conversion",
+    "evaluate_labelled": "evaluation.graded",
+    "export_model": "models.default",
+    "index_documents": "retrieval.documents",
+    "is_held_out": "data.icd10_codes",
+    "label_corpus": "labelling.pipeline",
+    "load": "models.loader",
+    "load_codes": "data.icd10_codes",
+    "load_documents": "data.documents",
+    "load_model": "models.loader",
+    "make_judge": "labelling.judges",
+    "model_fingerprint": "retrieval.index",
+    "push_to_hub": "hub.push",
+    "search_icd10": "retrieval.icd10",
+    "semantic_search": "retrieval.exact",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__getattr__, __dir__, _names = attach(__name__, SUBPACKAGES, _EXPORTS)
+__all__ = ["__version__", *_names]
 
 if TYPE_CHECKING:
-    from cardio_st.conversion import convert, load
     from cardio_st.data.documents import load_documents
-    from cardio_st.data.icd10 import ICD10Code, is_held_out, load_codes
-    from cardio_st.data.judges import make_judge
-    from cardio_st.data.labelling import label_corpus
-    from cardio_st.document_index import IndexSearch, index_documents
+    from cardio_st.data.icd10_codes import ICD10Code, is_held_out, load_codes
     from cardio_st.errors import CardioSTError
     from cardio_st.evaluation.graded import evaluate_labelled
-    from cardio_st.hub import push_to_hub
-    from cardio_st.icd10_search import ICD10Search, search_icd10
-    from cardio_st.index import EmbeddingIndex, build_index, model_fingerprint
-    from cardio_st.models.default import export_model, load_model
-    from cardio_st.search import Hit, semantic_search
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'cardio_st' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+    from cardio_st.hub.push import push_to_hub
+    from cardio_st.labelling.judges import make_judge
+    from cardio_st.labelling.pipeline import label_corpus
+    from cardio_st.models.conversion import convert
+    from cardio_st.models.default import export_model
+    from cardio_st.models.loader import load, load_model
+    from cardio_st.retrieval.base import Hit
+    from cardio_st.retrieval.documents import IndexSearch, index_documents
+    from cardio_st.retrieval.exact import semantic_search
+    from cardio_st.retrieval.icd10 import ICD10Search, search_icd10
+    from cardio_st.retrieval.index import EmbeddingIndex, build_index, model_fingerprint

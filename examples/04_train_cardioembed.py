@@ -15,7 +15,7 @@ from transformers import set_seed
 from cardio_st.data.icd10 import load_codes
 from cardio_st.models import cardioembed, embedded_models
 from cardio_st.modules import merge_lora
-from cardio_st.training import train
+from cardio_st.training.trainer import train
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--base", default=str(embedded_models()["minilm"]))

@@ -7,8 +7,8 @@ Pass any SentenceTransformer (or a folder / Hub id) to evaluate_icd10 to score y
 """
 
 from cardio_st.evaluation.icd10 import evaluate_icd10, paired_bootstrap
-from cardio_st.evaluation.lexical import BM25Retriever, TfidfCharRetriever
 from cardio_st.models.default import load_model
+from cardio_st.retrieval.lexical import BM25Retriever, TfidfCharRetriever
 
 minilm, _ = load_model("minilm", device="cpu")
 default, _ = load_model("default", device="cpu")

@@ -33,11 +33,11 @@ from sentence_transformers import SentenceTransformer
 from transformers import set_seed
 
 from cardio_st.data.icd10 import data_release, icd10_pairs
-from cardio_st.evaluation.icd10 import evaluate_icd10
+from cardio_st.evaluation.icd10 import ICD10Evaluator, evaluate_icd10
 from cardio_st.models import cardioembed, embedded_models
 from cardio_st.models.default import ICD10_MINILM
 from cardio_st.modules import extract_lora, merge_lora
-from cardio_st.training import train
+from cardio_st.training.trainer import train
 
 # --8<-- [start:recipe]
 # The recipe, chosen on the validation categories (docs/guides/default-model.md).
@@ -137,9 +137,20 @@ record = {
     "queries": {scope: m["queries"] for scope, m in measured.items()},
 }
 (artifact / "cardio_st.json").write_text(json.dumps(record, indent=2) + "\n")
+# The model card that ships with the adapter: the merged model's card, with these results in it.
+card = shipped.model_card_data
+card.model_name = "cardio-st icd10-minilm: all-MiniLM-L6-v2 fine-tuned on ICD-10-CM terms"
+card.base_model = "sentence-transformers/all-MiniLM-L6-v2"
+card.language = ["en"]
+card.license = "apache-2.0"
+card.tags = [*card.tags, "cardio-st", "clinical", "icd-10-cm"]
+for scope, m in measured.items():
+    ICD10Evaluator(scope, side=side).record(shipped, m["metrics"])
+shipped.save(str(args.out / "merged"))
+shutil.copy2(args.out / "merged" / "README.md", artifact / "README.md")
 print(f"wrote {artifact}")
 if args.install:
     ICD10_MINILM.mkdir(exist_ok=True)
-    for name in (*ADAPTER_FILES, "cardio_st.json"):
+    for name in (*ADAPTER_FILES, "cardio_st.json", "README.md"):
         shutil.copy2(artifact / name, ICD10_MINILM / name)
     print(f"installed into {ICD10_MINILM}: `cardio-st search` now uses it")

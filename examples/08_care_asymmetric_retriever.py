@@ -4,7 +4,7 @@ ICD-10-CM terms, index the circulatory chapter with MPNet, search it with MiniLM
 Run: python examples/08_care_asymmetric_retriever.py OUT_DIR --document MPNET_DIR
      (the test suite runs a quick version: --document minilm --max-steps 2 --pairs cardio)
 
-Stage I (cardio_st.models.care.align) trains the query encoder against the frozen document encoder
+Stage I (cardio_st.training.care.align) trains the query encoder against the frozen document encoder
 on the training side of the fixed ICD-10-CM split (alternative term -> official description, all
 chapters), less its validation categories; the document encoder embeds those texts once. The
 projection bridge takes MiniLM's 384 dimensions to MPNet's 768. The recipe below was chosen on the
@@ -26,11 +26,12 @@ from datasets import DatasetDict
 from transformers import set_seed
 
 from cardio_st.data.icd10 import icd10_pairs
-from cardio_st.document_index import IndexSearch, index_documents
 from cardio_st.evaluation.icd10 import evaluate_icd10
-from cardio_st.models.care import align, care_model
+from cardio_st.models.care import care_model
 from cardio_st.models.default import load_model
-from cardio_st.training import retrieval_evaluator
+from cardio_st.retrieval.documents import IndexSearch, index_documents
+from cardio_st.training.care import align
+from cardio_st.training.trainer import retrieval_evaluator
 
 # --8<-- [start:recipe]
 # Chosen on the validation pairs (3 epochs at lr 1e-4 against 1 at 5e-5; temperature 0.05 against

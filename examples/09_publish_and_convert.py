@@ -15,8 +15,8 @@ from sentence_transformers import SentenceTransformer
 
 from cardio_st import convert, push_to_hub
 from cardio_st.evaluation.icd10 import evaluate_icd10
-from cardio_st.model_card import read_record
 from cardio_st.models.default import ICD10_MINILM, embedded_models
+from cardio_st.models.record import read_record
 
 parser = argparse.ArgumentParser()
 parser.add_argument("out", nargs="?", default=tempfile.mkdtemp())

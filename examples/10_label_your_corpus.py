@@ -14,11 +14,11 @@ import re
 import tempfile
 from pathlib import Path
 
-from cardio_st.data.judges import Judge, make_judge
-from cardio_st.data.labelling import label_corpus
 from cardio_st.evaluation.graded import evaluate_labelled
-from cardio_st.evaluation.lexical import BM25Retriever
+from cardio_st.labelling.judges import Judge, make_judge
+from cardio_st.labelling.pipeline import label_corpus
 from cardio_st.models.default import load_model
+from cardio_st.retrieval.lexical import BM25Retriever
 
 parser = argparse.ArgumentParser()
 parser.add_argument("out", nargs="?", default=tempfile.mkdtemp())

@@ -16,8 +16,10 @@ import pytest
 # with tiny models under Hub ids (the code path of a real download, offline).
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ["HF_HUB_CACHE"] = HUB_CACHE = tempfile.mkdtemp(prefix="cardio-st-hub-cache-")
-atexit.register(shutil.rmtree, HUB_CACHE, ignore_errors=True)
+if "CARDIO_ST_TESTS_HUB_CACHE" not in os.environ:  # once per run, even if this file is imported twice
+    os.environ["CARDIO_ST_TESTS_HUB_CACHE"] = tempfile.mkdtemp(prefix="cardio-st-hub-cache-")
+    atexit.register(shutil.rmtree, os.environ["CARDIO_ST_TESTS_HUB_CACHE"], ignore_errors=True)
+os.environ["HF_HUB_CACHE"] = HUB_CACHE = os.environ["CARDIO_ST_TESTS_HUB_CACHE"]
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -149,7 +151,7 @@ def adapter_folder(tmp_path_factory, tiny_qwen3_hub_id):
     from datasets import Dataset, DatasetDict
 
     from cardio_st.models.cardioembed import cardioembed
-    from cardio_st.training import train
+    from cardio_st.training.trainer import train
 
     words = "heart valve artery vein atrial ventricular pressure rhythm chest pain".split()
     rnd = random.Random(0)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fake_openai import JsonHandler, serve
 
-DATA = Path(__file__).parent / "data" / "labelling"
+DATA = Path(__file__).parent / "fixtures" / "labelling"
 MODEL = "judge-model"
 
 #: Grades of judges A, B and C for every pair the pooled candidates can hold.

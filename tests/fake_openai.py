@@ -1,4 +1,4 @@
-"""A fake OpenAI-compatible chat server on 127.0.0.1 for the paraphrase and prepare tests: slow,
+"""A fake OpenAI-compatible chat server on 127.0.0.1 for the LLM-client, paraphrase and prepare tests: slow,
 fails about 30% of requests with HTTP 500, drops one connection, and records what it is asked."""
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ class FakeServer:
     ):
         self.delay, self.models, self.api_key, self.always_fail = delay, models, api_key, always_fail
         self.asked: list[str] = []
+        self.systems: list[str | None] = []  # the system message of each chat request, if any
         self.attempts: Counter[str] = Counter()
         self.failures = self.drops = 0
         self.lock = threading.Lock()
@@ -136,11 +137,13 @@ class FakeServer:
                     message = f"The model `{request['model']}` does not exist."
                     self._send(404, {"error": {"message": message, "type": "NotFoundError", "code": 404}})
                     return
-                assert request["messages"][0]["role"] == "system"
-                text = request["messages"][1]["content"].removeprefix(PREFIX).removesuffix(SUFFIX)
+                *system, user = request["messages"]
+                assert [m["role"] for m in system] in ([], ["system"]) and user["role"] == "user"
+                text = user["content"].removeprefix(PREFIX).removesuffix(SUFFIX)
                 digest = int(hashlib.sha256(text.encode()).hexdigest(), 16)
                 with fake.lock:
                     fake.asked.append(text)
+                    fake.systems.append(system[0]["content"] if system else None)
                     attempt = fake.attempts[text]
                     fake.attempts[text] += 1
                     drop = fake.drops == 0
@@ -166,6 +169,7 @@ class FakeServer:
     def forget(self) -> None:
         with self.lock:
             self.asked.clear()
+            self.systems.clear()
 
     def close(self) -> None:
         self.httpd.shutdown()

@@ -1,4 +1,32 @@
-"""Data: ICD-10-CM codes, the fixed evaluation split and pairs (icd10), clinical texts to sentences
-(corpus), paraphrase generators (paraphrase), triplets (triplets) and the pipelines that chain them
-(prepare); relevance labels of a corpus by LLM judges (judges, labelling); the JSONL checkpoint that
-every LLM job appends to (checkpoint)."""
+"""Data: ICD-10-CM codes, chapters and the split rule (icd10_codes), pairs and the evaluation set of the
+fixed split (icd10, which re-exports icd10_codes), clinical texts to sentences (corpus; its text rules
+in sentences), corpora to index (documents), pairs datasets for training (pairs), paraphrases
+(paraphrase), triplets (triplets) and the pipelines that chain them (prepare); the JSONL checkpoint
+that every LLM job appends to (checkpoint).
+
+Submodules are imported on first use.
+"""
+
+from cardio_st.utils.lazy import attach
+
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    [
+        "checkpoint",
+        "corpus",
+        "documents",
+        "icd10",
+        "icd10_codes",
+        "pairs",
+        "paraphrase",
+        "prepare",
+        "sentences",
+        "triplets",
+    ],
+    {
+        "load_codes": "icd10_codes",
+        "load_documents": "documents",
+        "load_pairs": "pairs",
+        "make_triplets": "triplets",
+    },
+)

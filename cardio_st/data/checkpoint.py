@@ -14,40 +14,16 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cardio_st.errors import CardioSTError
 
-__all__ = ["JsonlCheckpoint", "atomic_write", "new_folder"]
+__all__ = ["JsonlCheckpoint"]
 
 logger = logging.getLogger(__name__)
 
 _FSYNC_EVERY_S = 1.0  # finished lines are flushed at once and fsynced at least this often
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through ``write(tmp)`` then rename over ``path``: readers see the old file or the new one,
-    never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def new_folder(path: str | os.PathLike, hint: str = "choose a new output folder") -> Path:
-    """``path`` as a folder to write into, refused if it exists and is not empty: nothing of the user's is
-    overwritten or mixed with new output."""
-    path = Path(path).expanduser()
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise CardioSTError(f"{path} already exists and is not an empty folder: {hint}")
-    return path
 
 
 class JsonlCheckpoint:
@@ -75,7 +51,7 @@ class JsonlCheckpoint:
         except OSError as error:
             raise CardioSTError(
                 f"cannot write the {what} checkpoint {self.path} ({error.strerror or error}): "
-                "choose a writable --out",
+                "choose a writable folder",
                 exit_code=1,
             ) from error
         try:
@@ -94,14 +70,14 @@ class JsonlCheckpoint:
             fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
             raise CardioSTError(
-                f"another process is writing {self.path}: wait for it to finish or choose another --out",
+                f"another process is writing {self.path}: wait for it to finish or choose another folder",
                 exit_code=1,
             ) from error
 
     def _not_a_checkpoint(self) -> CardioSTError:
         return CardioSTError(
             f"{self.path} is not a cardio-st {self.what} checkpoint (format {self.header['format']}): "
-            "delete it or choose another --out",
+            "delete it or choose another folder",
             exit_code=2,
         )
 
@@ -147,7 +123,7 @@ class JsonlCheckpoint:
             if records:
                 raise CardioSTError(
                     f"{self.path} holds {self.what}s by {header[self.identity]!r}, not "
-                    f"{self.header[self.identity]!r}: delete it to start over, or choose another --out",
+                    f"{self.header[self.identity]!r}: delete it to start over, or choose another folder",
                     exit_code=2,
                 )
             self._restart()  # nothing done yet: start over under this header

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cardio_st.data.icd10 import load_codes, resolve_scope
 from cardio_st.errors import CardioSTError
 
 __all__ = ["Documents", "load_documents"]
@@ -81,8 +82,6 @@ def _parquet(path: Path) -> list[tuple[str | None, str, int]]:
 
 
 def _icd10(scope: str) -> Documents:
-    from cardio_st.data.icd10 import load_codes, resolve_scope
-
     codes = load_codes(resolve_scope(scope), billable_only=True)
     return Documents([c.code for c in codes], [c.description for c in codes], f"icd10:{scope}")
 

@@ -14,6 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from cardio_st.data.corpus import read_corpus
+from cardio_st.data.icd10 import data_release, icd10_eval_set, icd10_pairs, resolve_scope
+from cardio_st.data.pairs import FILE_FORMATS
+from cardio_st.data.paraphrase import generate_paraphrases
 from cardio_st.data.triplets import PAPER_RATIOS, Pair, make_triplets, save_triplets
 from cardio_st.errors import CardioSTError
 
@@ -35,7 +39,8 @@ def _write_summary(out: Path, summary: dict[str, Any]) -> None:
 
 
 def read_pairs(path: str | os.PathLike) -> list[Pair]:
-    """Existing pairs (the ``none`` paraphraser): a .jsonl / .csv / .parquet file, or a folder of them.
+    """Existing pairs (``paraphraser=None``): a .jsonl / .csv / .parquet file (the formats training
+    reads), or a folder of them.
 
     Needs ``anchor`` and ``positive`` columns; ``source`` (optional) names the document each row came
     from, else the file name is the source. Rows with an empty anchor or positive are an error that
@@ -43,28 +48,26 @@ def read_pairs(path: str | os.PathLike) -> list[Pair]:
     """
     from datasets import load_dataset
 
-    from cardio_st.training import _FILE_FORMATS as formats  # the formats training reads, one table
-
     path = Path(path)
     if not path.exists():
         raise CardioSTError(
-            f"{path} does not exist: pass a folder of texts, or a pairs file with --paraphraser none"
+            f"{path} does not exist: pass a folder of texts, or a pairs file with `paraphraser=None`"
         )
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in formats)
-    if not files or any(f.suffix not in formats for f in files):
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in FILE_FORMATS)
+    if not files or any(f.suffix not in FILE_FORMATS for f in files):
         texts = path.suffix in (".txt", ".md", ".pdf") or (
             path.is_dir() and any(p.suffix in (".txt", ".md", ".pdf") for p in path.rglob("*"))
         )
         raise CardioSTError(
-            f"{path} holds texts, and --paraphraser none needs existing pairs: choose a paraphraser "
-            "(--paraphraser openai:URL --model NAME, or hf:MODEL)"
+            f"{path} holds texts, and `paraphraser=None` needs existing pairs: choose a paraphraser "
+            "('openai:URL' with a model name, or 'hf:MODEL')"
             if texts
-            else f"{path}: with --paraphraser none, pass .jsonl, .csv or .parquet pairs with anchor and "
+            else f"{path}: with `paraphraser=None`, pass .jsonl, .csv or .parquet pairs with anchor and "
             "positive columns (and optionally source)"
         )
     pairs = []
     for file in files:
-        rows = load_dataset(formats[file.suffix], data_files=str(file), split="train")
+        rows = load_dataset(FILE_FORMATS[file.suffix], data_files=str(file), split="train")
         missing = {"anchor", "positive"} - set(rows.column_names)
         if missing:
             raise CardioSTError(
@@ -118,9 +121,6 @@ def prepare_corpus(
         pairs = read_pairs(corpus)
         summary["pairs read"] = len(pairs)
     else:
-        from cardio_st.data.corpus import read_corpus
-        from cardio_st.data.paraphrase import generate_paraphrases
-
         sentences = read_corpus(
             corpus, min_words=min_words, max_words=max_words, skip_unreadable=skip_unreadable
         )
@@ -181,8 +181,6 @@ def prepare_icd10(
     Returns:
         The summary also written to ``out/summary.json``.
     """
-    from cardio_st.data.icd10 import data_release, icd10_eval_set, icd10_pairs, resolve_scope
-
     started = time.perf_counter()
     resolve_scope(scope)  # fail on a bad scope before any work
     data, counts = icd10_pairs(scope, negatives=negatives, validation_fraction=validation_fraction, seed=seed)

@@ -80,6 +80,14 @@ def split_pairs(
         CardioSTError: for bad ratios, or with ``by="source"`` when there are fewer than two sources
             per split.
     """
+    return _split_pairs(pairs, by, ratios, seed, keyword="by")
+
+
+def _split_pairs(
+    pairs: Sequence[Pair], by: str, ratios: Sequence[float], seed: int, *, keyword: str
+) -> dict[str, list[Pair]]:
+    """[split_pairs][cardio_st.data.triplets.split_pairs], its errors naming ``by`` as ``keyword`` (the
+    caller's parameter)."""
     ratios = _check_ratios(ratios)
     wanted = [name for name, share in zip(SPLIT_NAMES, ratios) if share > 0]
     rng = random.Random(seed)
@@ -97,8 +105,9 @@ def split_pairs(
     if len(by_source) < 2 * len(wanted):
         raise CardioSTError(
             f"{len(by_source)} source(s) cannot fill the {len(wanted)} splits {wanted} by source: each "
-            "needs two (negatives come from another source of the same split); add sources, set a zero "
-            "share for validation/test (--ratios 0.9,0.1,0), or split by ratio (--split ratio)"
+            "needs two (negatives come from another source of the same split); add sources, give "
+            "validation/test a zero share in `ratios=...` (e.g. 0.9, 0.1, 0), or split by ratio "
+            f"(`{keyword}='ratio'`)"
         )
     sources = sorted(by_source)
     rng.shuffle(sources)
@@ -161,7 +170,8 @@ def _mined_negatives(
     pairs: list[Pair], model: SentenceTransformer, margin: float, top_k: int, batch_size: int
 ) -> list[int | None]:
     """The most similar other-source anchor whose similarity stays ``margin`` below the positive's."""
-    from cardio_st.search import topk
+    # Imported here: it imports torch, which only mining needs (prepare-icd10 must stay light).
+    from cardio_st.utils.topk import topk
 
     anchors = model.encode([p.anchor for p in pairs], batch_size=batch_size, convert_to_tensor=True)
     positives = model.encode([p.positive for p in pairs], batch_size=batch_size, convert_to_tensor=True)
@@ -224,7 +234,7 @@ def make_triplets(
 
     if not pairs:
         raise CardioSTError("no pairs to make triplets from: check the corpus and the paraphrase step")
-    parts = split_pairs(pairs, by=split, ratios=ratios, seed=seed)
+    parts = _split_pairs(pairs, split, ratios, seed, keyword="split")
     rng = random.Random(seed)
     data, provenance, counts = {}, {}, Counter()
     placed: dict[str, str] = {}  # text -> split, to keep any text out of two splits
@@ -233,8 +243,8 @@ def make_triplets(
         if len(sources) < 2:
             raise CardioSTError(
                 f"the {name} split holds a single source ({next(iter(sources), 'none')}): its negatives "
-                "must come from another source of the same split; add sources, change --ratios, or use "
-                "--split ratio"
+                "must come from another source of the same split; add sources, change `ratios=...`, or use "
+                "`split='ratio'`"
             )
         negatives = _random_negatives(members, rng, length_match)
         kinds = ["length-matched" if length_match else "random"] * len(members)

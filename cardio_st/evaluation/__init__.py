@@ -1,4 +1,27 @@
-"""Evaluation of cardio-st models: held-out pair retrieval (CardioEmbed's protocol), the ICD-10-CM
-benchmark and lexical baselines. Leaves out eager imports: import the submodule you need, e.g.
-``from cardio_st.evaluation.retrieval import PairRetrievalEvaluator``, so importing this package stays cheap.
+"""Evaluation of cardio-st models.
+
+- [retrieval][cardio_st.evaluation.retrieval]: held-out pair retrieval (CardioEmbed's protocol).
+- [icd10][cardio_st.evaluation.icd10]: the ICD-10-CM rephrasing benchmark, with intervals; its metric
+  arithmetic in [codes][cardio_st.evaluation.codes].
+- [graded][cardio_st.evaluation.graded]: nDCG/MAP/MRR@10 on graded (LLM-judged) labels.
+- [mteb][cardio_st.evaluation.mteb]: mteb tasks by name and runs; the local tasks (ICD-10-CM, pairs,
+  labelled corpora) in [mteb_tasks][cardio_st.evaluation.mteb_tasks].
+- [report][cardio_st.evaluation.report]: ``cardio-st evaluate``: several models and tasks, one report.
+
+Names are imported on first use, so importing this package stays cheap.
 """
+
+from cardio_st.utils.lazy import attach
+
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    ["codes", "graded", "icd10", "mteb", "mteb_tasks", "report", "retrieval"],
+    {
+        "ICD10Evaluator": "icd10",
+        "PairRetrievalEvaluator": "retrieval",
+        "evaluate_icd10": "icd10",
+        "evaluate_labelled": "graded",
+        "evaluate_tasks": "report",
+        "run_mteb": "mteb",
+    },
+)

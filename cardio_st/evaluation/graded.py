@@ -1,6 +1,6 @@
 """Graded retrieval metrics on a labelled corpus, CMedTEB's: nDCG@10, MAP@10 and MRR@10 over 0-3 relevance
 labels, computed as trec_eval (and so mteb) computes them. Leaves out making the labels
-(cardio_st.data.labelling).
+(cardio_st.labelling.pipeline).
 
 Conventions (trec_eval's): nDCG's gain is the grade itself with a ``log2(rank + 1)`` discount, the ideal
 ranking being the query's labelled passages sorted by grade; a passage is relevant for MAP and MRR when its
@@ -17,6 +17,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cardio_st.errors import CardioSTError
+from cardio_st.labelling.dataset import load_labelled
+from cardio_st.retrieval.base import Encoder, Retriever
+from cardio_st.retrieval.exact import semantic_search
 
 __all__ = ["evaluate_labelled", "graded_metrics"]
 
@@ -66,22 +69,18 @@ def graded_metrics(
 def evaluate_labelled(
     model: Any, folder: str | os.PathLike, *, k: int = 10, batch_size: int = 64
 ) -> dict[str, float]:
-    """Score an embedding model (``encode_query`` / ``encode_document``) or a lexical retriever
-    (``fit`` / ``topk``) on a labelled dataset ([load_labelled][cardio_st.data.labelling.load_labelled]):
-    every query searches the whole corpus; the metrics are
-    [graded_metrics][cardio_st.evaluation.graded.graded_metrics]'."""
-    from cardio_st.data.labelling import load_labelled
-
+    """Score an embedding model (an [Encoder][cardio_st.retrieval.base.Encoder]) or a lexical retriever
+    (a [Retriever][cardio_st.retrieval.base.Retriever]) on a labelled dataset
+    ([load_labelled][cardio_st.labelling.dataset.load_labelled]): every query searches the whole
+    corpus; the metrics are [graded_metrics][cardio_st.evaluation.graded.graded_metrics]'."""
     queries, corpus, qrels = load_labelled(folder)
     query_ids, doc_ids = list(queries), list(corpus)
-    if hasattr(model, "encode_query"):
-        from cardio_st.search import semantic_search
-
+    if isinstance(model, Encoder):
         options = {"convert_to_tensor": True, "batch_size": batch_size, "show_progress_bar": False}
         documents = model.encode_document(list(corpus.values()), **options)
         hits = semantic_search(model.encode_query(list(queries.values()), **options), documents, top_k=k)
         ranked = [[doc_ids[hit.corpus_id] for hit in row] for row in hits]
-    elif hasattr(model, "fit") and hasattr(model, "topk"):
+    elif isinstance(model, Retriever):
         _, indices = model.fit(list(corpus.values())).topk(list(queries.values()), k)
         ranked = [[doc_ids[int(i)] for i in row] for row in indices]
     else:

@@ -1,5 +1,6 @@
 """The ICD-10-CM rephrasing benchmark of arXiv 2401.01943: exact-code, category, rank and character-error
-metrics with code-level bootstrap intervals. Leaves out building the query set (cardio_st.data.icd10).
+metrics with code-level bootstrap intervals. Leaves out building the query set (cardio_st.data.icd10)
+and the metric arithmetic ([codes][cardio_st.evaluation.codes]).
 
 Queries and corpus come from [icd10_eval_set][cardio_st.data.icd10.icd10_eval_set]: each alternative
 term of a held-out billable code, searched against every billable code of the scope.
@@ -9,69 +10,34 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from sentence_transformers.base.evaluation import BaseEvaluator
 
-from cardio_st.data.icd10 import category_of
+from cardio_st.compat import forget_loaded_card
+from cardio_st.data.icd10 import icd10_eval_set
 from cardio_st.errors import CardioSTError
+from cardio_st.evaluation.codes import (
+    METRICS,
+    bootstrap_means,
+    character_error_rate,
+    code_resamples,
+    per_query,
+    percentile_interval,
+)
+from cardio_st.models.loader import load_model
+from cardio_st.retrieval.base import Encoder, Retriever
+from cardio_st.retrieval.exact import topk
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-__all__ = [
-    "METRICS",
-    "ICD10Evaluator",
-    "ICD10Result",
-    "character_error_rate",
-    "evaluate_icd10",
-    "paired_bootstrap",
-]
+__all__ = ["ICD10Evaluator", "ICD10Result", "evaluate_icd10", "paired_bootstrap"]
 
-#: Metrics of every result, in report order.
-METRICS = ("exact@1", "category@1", "recall@5", "recall@10", "mrr@10", "cer")
 #: Codes retrieved per query.
 TOP_K = 10
-
-
-def character_error_rate(hypothesis: str, reference: str) -> float:
-    """Levenshtein distance (insertions, deletions, substitutions, each costing 1) between two strings,
-    divided by the length of ``reference``: 0 for identical strings, 1 for an empty hypothesis, and
-    possibly above 1 for a hypothesis much longer than the reference.
-
-    Case-sensitive and on the raw strings. An empty reference gives 0 against an empty hypothesis and
-    1 otherwise (a convention: the ratio is undefined).
-
-    Examples:
-        >>> character_error_rate("sitting", "kitten")  # k->s, e->i, +g
-        0.5
-        >>> round(character_error_rate("kitten", "sitting"), 4)
-        0.4286
-    """
-    if hypothesis == reference:
-        return 0.0
-    if not reference:
-        return 1.0
-    # A shared prefix and suffix cost nothing: sibling descriptions differ in a few words.
-    start = 0
-    while start < min(len(hypothesis), len(reference)) and hypothesis[start] == reference[start]:
-        start += 1
-    end = 0
-    while end < min(len(hypothesis), len(reference)) - start and hypothesis[-1 - end] == reference[-1 - end]:
-        end += 1
-    a = hypothesis[start : len(hypothesis) - end]
-    b = reference[start : len(reference) - end]
-    # Classic dynamic programme, one row at a time: previous[j] = distance(a[:i-1], b[:j]).
-    previous = list(range(len(b) + 1))
-    for i, char_a in enumerate(a, start=1):
-        current = [i]
-        for j, char_b in enumerate(b, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
-        previous = current
-    return previous[-1] / len(reference)
 
 
 @dataclass
@@ -116,54 +82,13 @@ class ICD10Result:
     def per_query(self, metric: str) -> np.ndarray:
         """Per-query values of ``metric`` (one of ``METRICS``), in query order: their mean is
         ``metrics[metric]``. For paired comparisons of two results on the same queries."""
-        return _per_query(self.codes, self.retrieved, self.cer_values, metric)
+        return per_query(self.codes, self.retrieved, self.cer_values, metric)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field (intervals as ``[low, high]`` lists)."""
         data = asdict(self)
         data["intervals"] = {metric: list(interval) for metric, interval in self.intervals.items()}
         return data
-
-
-def _per_query(
-    codes: list[str], retrieved: list[list[str]], cer_values: list[float], metric: str
-) -> np.ndarray:
-    if metric == "cer":
-        return np.asarray(cer_values, dtype=np.float64)
-    pairs = list(zip(codes, retrieved))
-    if metric == "exact@1":
-        values = [bool(top) and top[0] == code for code, top in pairs]
-    elif metric == "category@1":
-        values = [bool(top) and category_of(top[0]) == category_of(code) for code, top in pairs]
-    elif metric in ("recall@5", "recall@10"):
-        k = int(metric.split("@")[1])
-        values = [code in top[:k] for code, top in pairs]
-    elif metric == "mrr@10":
-        values = [1.0 / (top.index(code) + 1) if code in top[:10] else 0.0 for code, top in pairs]
-    else:
-        raise CardioSTError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
-    return np.asarray(values, dtype=np.float64)
-
-
-def _code_resamples(codes: Sequence[str], resamples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Which code of ``codes`` each query belongs to (``groups``), and ``(resamples, n_codes)`` draws of
-    codes with replacement; both depend on nothing but the codes, ``resamples`` and ``seed``."""
-    unique, groups = np.unique(np.asarray(codes), return_inverse=True)
-    draws = np.random.default_rng(seed).integers(0, len(unique), size=(resamples, len(unique)))
-    return groups, draws
-
-
-def _bootstrap_means(values: np.ndarray, groups: np.ndarray, draws: np.ndarray) -> np.ndarray:
-    """Mean over the queries of the drawn codes, for each resample (a code drawn twice counts twice)."""
-    n_groups = int(groups.max()) + 1 if groups.size else 0
-    sums = np.bincount(groups, weights=values, minlength=n_groups)
-    counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
-    return sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
-
-
-def _interval(means: np.ndarray) -> tuple[float, float]:
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(low), float(high)
 
 
 def _encode(model: SentenceTransformer, texts: list[str], document: bool, batch_size: int, progress: bool):
@@ -180,8 +105,6 @@ def _search_model(
     show_progress: bool,
 ) -> np.ndarray:
     import torch
-
-    from cardio_st.search import topk
 
     corpus = _encode(model, descriptions, True, batch_size, show_progress).cpu().float()
     query_embeddings = _encode(model, queries, False, batch_size, show_progress).cpu().float()
@@ -218,9 +141,9 @@ def evaluate_icd10(
     similarity; ``"euclidean"`` by the smallest L2 distance between the embeddings *as the model outputs
     them*, as arXiv 2401.01943 did -- unnormalised, unless the model ends with a ``Normalize`` module
     (all-MiniLM-L6-v2 does), in which case the ranking equals cosine's up to rounding. A lexical
-    retriever (any object with ``fit(corpus)`` and ``topk(queries, k)``, e.g.
-    [TfidfCharRetriever][cardio_st.evaluation.lexical.TfidfCharRetriever]) is fitted on the corpus
-    descriptions and ranks by its own score.
+    retriever (a [Retriever][cardio_st.retrieval.base.Retriever]: any object with ``fit(corpus)`` and
+    ``topk(queries, k)``, e.g. [TfidfCharRetriever][cardio_st.retrieval.lexical.TfidfCharRetriever]) is
+    fitted on the corpus descriptions and ranks by its own score.
 
     Should two billable codes share a description (none do in the April 2026 release), exact match
     is still judged on codes, so retrieving that same description under another
@@ -229,7 +152,7 @@ def evaluate_icd10(
 
     Args:
         retriever_or_model: A SentenceTransformer, a model name, folder or Hub id (loaded with
-            [load_model][cardio_st.models.default.load_model]), or a lexical retriever.
+            [load_model][cardio_st.models.loader.load_model]), or a lexical retriever.
         scope: ``"cardio"`` (circulatory chapter: 152 queries over 1,427 codes), ``"all"`` (3,224
             queries over 74,714 codes) or a chapter.
         name: Name recorded in the result (default: the model's folder or id, or the retriever's name).
@@ -255,20 +178,16 @@ def evaluate_icd10(
             is neither a model nor a retriever.
 
     Example:
-        >>> from cardio_st.evaluation.lexical import TfidfCharRetriever
+        >>> from cardio_st.retrieval.lexical import TfidfCharRetriever
         >>> result = evaluate_icd10(TfidfCharRetriever(), "cardio")
         >>> sorted(result.metrics)
         ['category@1', 'cer', 'exact@1', 'mrr@10', 'recall@10', 'recall@5']
     """
-    from cardio_st.data.icd10 import icd10_eval_set
-
     if distance not in ("cosine", "euclidean"):
         raise CardioSTError(f"unknown distance {distance!r}: use 'cosine' or 'euclidean'")
     if bootstrap < 0:
         raise CardioSTError(f"bootstrap must be 0 (no intervals) or a number of resamples, got {bootstrap}")
     if isinstance(retriever_or_model, (str, os.PathLike)):
-        from cardio_st.models.default import load_model
-
         name = name or os.fspath(retriever_or_model)
         retriever_or_model, _ = load_model(retriever_or_model)
     evaluation = icd10_eval_set(scope, side=side, validation_fraction=validation_fraction)
@@ -277,12 +196,12 @@ def evaluate_icd10(
     corpus_codes, descriptions = list(corpus["code"]), list(corpus["description"])
 
     start = time.perf_counter()
-    if hasattr(retriever_or_model, "encode_query") and hasattr(retriever_or_model, "encode_document"):
+    if isinstance(retriever_or_model, Encoder):
         name = name or _model_name(retriever_or_model)
         indices = _search_model(
             retriever_or_model, query_texts, descriptions, distance, batch_size, show_progress
         )
-    elif hasattr(retriever_or_model, "fit") and hasattr(retriever_or_model, "topk"):
+    elif isinstance(retriever_or_model, Retriever):
         if distance != "cosine":
             raise CardioSTError(
                 f"distance={distance!r} applies to embedding models only: "
@@ -306,13 +225,14 @@ def evaluate_icd10(
         character_error_rate(description_of[top[0]], description_of[code]) if top else 1.0
         for code, top in zip(codes, retrieved)
     ]
-    per_query = {metric: _per_query(codes, retrieved, cer_values, metric) for metric in METRICS}
-    metrics = {metric: float(values.mean()) if values.size else 0.0 for metric, values in per_query.items()}
+    by_query = {metric: per_query(codes, retrieved, cer_values, metric) for metric in METRICS}
+    metrics = {metric: float(values.mean()) if values.size else 0.0 for metric, values in by_query.items()}
     intervals: dict[str, tuple[float, float]] = {}
     if bootstrap and codes:
-        groups, draws = _code_resamples(codes, bootstrap, seed)
+        groups, draws = code_resamples(codes, bootstrap, seed)
         intervals = {
-            metric: _interval(_bootstrap_means(values, groups, draws)) for metric, values in per_query.items()
+            metric: percentile_interval(bootstrap_means(values, groups, draws))
+            for metric, values in by_query.items()
         }
     result = ICD10Result(
         name=name,
@@ -367,8 +287,8 @@ def paired_bootstrap(
     differences = b.per_query(metric) - a.per_query(metric)
     if not differences.size:
         return {"difference": 0.0, "low": 0.0, "high": 0.0}
-    groups, draws = _code_resamples(a.codes, resamples, seed)
-    low, high = _interval(_bootstrap_means(differences, groups, draws))
+    groups, draws = code_resamples(a.codes, resamples, seed)
+    low, high = percentile_interval(bootstrap_means(differences, groups, draws))
     return {"difference": float(differences.mean()), "low": low, "high": high}
 
 
@@ -441,8 +361,7 @@ class ICD10Evaluator(BaseEvaluator):
         self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
         # A model loaded from a folder re-saves that folder's README unless it was trained; the card
         # must be generated afresh to show these results.
-        if getattr(model, "_model_card_text", None):
-            model._model_card_text = None
+        forget_loaded_card(model)
         return metrics
 
     def get_config_dict(self) -> dict[str, Any]:

@@ -6,6 +6,7 @@ retrieval.py, mteb.py), which it only calls.
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import time
@@ -13,7 +14,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cardio_st.data.pairs import load_splits
 from cardio_st.errors import CardioSTError
+from cardio_st.evaluation.graded import evaluate_labelled
+from cardio_st.evaluation.icd10 import evaluate_icd10
+from cardio_st.evaluation.mteb import get_tasks, run_mteb
+from cardio_st.evaluation.retrieval import PairRetrievalEvaluator, metrics_from_ranks
+from cardio_st.retrieval.base import Encoder, Retriever
 
 __all__ = ["TaskResult", "evaluate_tasks", "query_latency_ms", "write_report"]
 
@@ -24,6 +31,7 @@ _UNKNOWN_TASK = (
     "unknown task {task!r}: use icd10 (circulatory chapter), icd10-all, triplets:DIR, labels:DIR or mteb:NAME"
 )
 _PREFIXES = ("triplets:", "labels:", "mteb:")
+_NEITHER = "cannot evaluate a {kind}: pass a SentenceTransformer or a retriever"
 
 
 @dataclass
@@ -58,12 +66,8 @@ def query_latency_ms(model: Any, queries: list[str], repeats: int = 32) -> float
     return statistics.median(times)
 
 
-def _lexical_pair_metrics(retriever: Any, split: Any) -> dict[str, float]:
+def _lexical_pair_metrics(retriever: Retriever, split: Any) -> dict[str, float]:
     """CardioEmbed's protocol for a lexical retriever: each anchor ranks all distinct positives."""
-    import math
-
-    from cardio_st.evaluation.retrieval import metrics_from_ranks
-
     anchors, positives = split[split.column_names[0]], split[split.column_names[1]]
     corpus = list(dict.fromkeys(positives))
     row = {text: i for i, text in enumerate(corpus)}
@@ -76,31 +80,24 @@ def _lexical_pair_metrics(retriever: Any, split: Any) -> dict[str, float]:
 
 def _run(model: Any, name: str, task: str, batch_size: int) -> TaskResult:
     if task in ICD10_TASKS:
-        from cardio_st.evaluation.icd10 import evaluate_icd10
-
         result = evaluate_icd10(model, ICD10_TASKS[task], name=name, batch_size=batch_size)
         intervals = {metric: list(interval) for metric, interval in result.intervals.items()}
         return TaskResult(task, name, "exact@1", result.metrics, intervals)
     if task.startswith("triplets:"):
-        from cardio_st.evaluation.retrieval import PairRetrievalEvaluator
-        from cardio_st.training import load_splits
-
         data = load_splits(task.split(":", 1)[1])
         split = next(data[s] for s in ("test", "validation", "eval", "train") if s in data)
-        if hasattr(model, "encode_query"):
+        if isinstance(model, Encoder):
             metrics = PairRetrievalEvaluator.from_dataset(split, name="", batch_size=batch_size)(model)
             metrics = {k.lstrip("_"): v for k, v in metrics.items()}
-        else:
+        elif isinstance(model, Retriever):
             metrics = _lexical_pair_metrics(model, split)
+        else:
+            raise CardioSTError(_NEITHER.format(kind=type(model).__name__))
         return TaskResult(task, name, "accuracy@1", metrics)
     if task.startswith("labels:"):
-        from cardio_st.evaluation.graded import evaluate_labelled
-
         metrics = evaluate_labelled(model, task.split(":", 1)[1], batch_size=batch_size)
         return TaskResult(task, name, "ndcg@10", metrics)
     if task.startswith("mteb:"):
-        from cardio_st.evaluation.mteb import get_tasks, run_mteb
-
         scores = run_mteb(model, get_tasks([task.split(":", 1)[1]]))
         metrics = {
             f"{task_name}:{metric}": value for task_name, m in scores.items() for metric, value in m.items()
@@ -120,7 +117,7 @@ def evaluate_tasks(
     results = []
     for name, model in models:
         milliseconds = None
-        if latency and hasattr(model, "encode_query"):
+        if latency and isinstance(model, Encoder):
             milliseconds = query_latency_ms(model, ["heart attack with ST elevation", "afib", "angina NOS"])
         for task in tasks:
             result = _run(model, name, task, batch_size)

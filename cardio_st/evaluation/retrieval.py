@@ -19,7 +19,7 @@ import torch
 from sentence_transformers.base.evaluation import BaseEvaluator
 
 from cardio_st.errors import CardioSTError
-from cardio_st.search import topk
+from cardio_st.retrieval.exact import topk
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -45,7 +45,8 @@ def rank_of_relevant(
     top_k: int = 10,
     similarity: Similarity = "cosine",
 ) -> torch.Tensor:
-    """1-based rank of each query's relevant corpus row, searched exactly with [topk][cardio_st.search.topk].
+    """1-based rank of each query's relevant corpus row, searched exactly with
+    [topk][cardio_st.utils.topk.topk].
 
     Among equal scores the lower corpus row ranks first (a duplicate of the relevant document stored
     before it outranks it), so ranks are reproducible on any machine and chunking.

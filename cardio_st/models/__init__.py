@@ -1,14 +1,22 @@
-"""Models: the embedded default and its loader, and recipes that assemble cardio-st's modules."""
+"""Models: one loader for names, folders, Hub ids and raw adapters (loader), the embedded models and the
+default (embedded, default), recipes that assemble cardio-st's modules (CardioEmbed, CARE), the routes
+of a saved Router, conversion of raw adapters into folders, and the training record and model card
+every saved model carries.
+
+The names below are eager and torch-free (resolving a model name imports neither torch nor
+sentence-transformers); the other submodules are imported on first use.
+"""
 
 from cardio_st.models.cardioembed import DEFAULT_BASE, DEFAULT_TASK, cardioembed, is_decoder, query_prompt
-from cardio_st.models.default import (
-    DEFAULT_MODEL,
-    ICD10_MINILM,
-    ModelSource,
-    embedded_models,
-    export_model,
-    load_model,
-    resolve_model,
+from cardio_st.models.default import export_model
+from cardio_st.models.embedded import DEFAULT_MODEL, ICD10_MINILM, embedded_models
+from cardio_st.models.loader import ModelSource, load, load_model, resolve_model
+from cardio_st.utils.lazy import attach
+
+__getattr__, __dir__, _lazy = attach(
+    __name__,
+    ["build", "card", "card_sections", "care", "conversion", "record", "routes"],
+    {"care_model": "care", "convert": "conversion", "load_route": "routes"},
 )
 
 __all__ = [
@@ -21,7 +29,9 @@ __all__ = [
     "embedded_models",
     "export_model",
     "is_decoder",
+    "load",
     "load_model",
     "query_prompt",
     "resolve_model",
+    *_lazy,
 ]

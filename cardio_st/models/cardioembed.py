@@ -99,11 +99,12 @@ def cardioembed(
     from sentence_transformers.base.modules import Normalize, Transformer
     from sentence_transformers.sentence_transformer.modules import Pooling
 
+    # Imported here: cardio_st.models must stay torch-free (resolving a model name imports it).
     from cardio_st.modules import eos_pooling, lora_transformer
 
     if quantization is not None and not lora:
         raise CardioSTError(
-            "a quantized base can only be trained through LoRA: pass lora=True or quantization=None"
+            "a quantized base can only be trained through LoRA: pass `lora=True` or `quantization=None`"
         )
     if pooling not in ("auto", "eos", "mean", "cls"):
         raise CardioSTError(f"unknown pooling {pooling!r}: use auto, eos, mean or cls")

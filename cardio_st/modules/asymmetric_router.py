@@ -14,12 +14,14 @@ sentence-transformers cannot load an adapter-only folder inside a Router (checke
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from cardio_st.errors import CardioSTError
+from cardio_st.modules.lora_transformer import merge_lora
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -126,7 +128,7 @@ def asymmetric_router(
         if small > large:
             raise CardioSTError(
                 f"the query encoder ({small} dimensions) is wider than the document encoder ({large}): "
-                "truncation cannot widen; use bridge='project'"
+                "truncation cannot widen; use `bridge='project'`"
             )
         cut = Dense(large, small, bias=False, activation_function=None, init_weight=torch.eye(small, large))
         cut.requires_grad_(False)
@@ -178,11 +180,7 @@ def save_asymmetric(model: SentenceTransformer, path: str | os.PathLike[str]) ->
         CardioSTError: for an adapter over a quantized (8-bit / 4-bit) base, which cannot be merged
             without losing precision (see [merge_lora][cardio_st.modules.lora_transformer.merge_lora]).
     """
-    import copy
-
     from peft.tuners.tuners_utils import BaseTunerLayer
-
-    from cardio_st.modules.lora_transformer import merge_lora
 
     if any(isinstance(module, BaseTunerLayer) for module in model.modules()):
         model = merge_lora(copy.deepcopy(model))

@@ -66,7 +66,7 @@ def ensure_eos(tokenizer: PreTrainedTokenizerBase, eos_token: str | None = None)
         tokenizer.eos_token = eos_token
     if tokenizer.eos_token is None:
         raise CardioSTError(
-            "the tokenizer has no EOS token, so last-token pooling has nothing to pool: pass eos_token=..."
+            "the tokenizer has no EOS token, so last-token pooling has nothing to pool: pass `eos_token=...`"
         )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

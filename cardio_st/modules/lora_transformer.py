@@ -19,63 +19,20 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from cardio_st.compat import drop_adapter_key_renamings
 from cardio_st.errors import CardioSTError
+from cardio_st.utils.hub import base_model_hub_id
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Transformer
 
 __all__ = [
-    "base_model_hub_id",
     "extract_lora",
-    "known_hub_id",
     "lora_transformer",
     "merge_lora",
     "quantization_config",
 ]
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-_CACHE_FOLDER = re.compile(r"models--([^/\\]+?)--([^/\\]+)")
-
-
-def base_model_hub_id(model_name_or_path: str, base_model_id: str | None = None) -> str:
-    """The Hugging Face Hub id to record as an adapter's base model.
-
-    An adapter-only checkpoint is only loadable by others if its ``base_model_name_or_path`` is a
-    Hub id, never a path on the machine that trained it. Taken from ``base_model_id`` if given,
-    else from ``model_name_or_path`` when that is a Hub id or a folder inside the Hugging Face
-    cache (``.../models--org--name/snapshots/...``).
-
-    Raises:
-        CardioSTError: for a local folder with no known Hub id, or an invalid id.
-    """
-    if base_model_id is not None:
-        if not _HUB_ID.match(base_model_id):
-            raise CardioSTError(f"base_model_id {base_model_id!r} is not a Hugging Face Hub id (org/name)")
-        return base_model_id
-    if not os.path.isdir(model_name_or_path):
-        if _HUB_ID.match(model_name_or_path):
-            return model_name_or_path
-        raise CardioSTError(f"{model_name_or_path!r} is neither a local folder nor a Hub id (org/name)")
-    match = _CACHE_FOLDER.search(str(Path(model_name_or_path).resolve()))
-    if match:
-        return f"{match.group(1)}/{match.group(2)}"
-    raise CardioSTError(
-        f"{model_name_or_path} is a local folder: a LoRA checkpoint must name its base model by Hub id "
-        "so that others can load it; pass base_model_id='org/name' (where these weights came from)"
-    )
-
-
-def known_hub_id(model_name_or_path: str | None) -> str | None:
-    """[base_model_hub_id][cardio_st.modules.lora_transformer.base_model_hub_id] without the error: the
-    Hub id of a model name or folder when one is known (a Hub id, or a folder in the Hugging Face
-    cache), else None."""
-    if not model_name_or_path:
-        return None
-    try:
-        return base_model_hub_id(str(model_name_or_path))
-    except CardioSTError:
-        return None
 
 
 def _check_bitsandbytes(quantization: str) -> None:
@@ -83,7 +40,8 @@ def _check_bitsandbytes(quantization: str) -> None:
 
     if importlib.util.find_spec("bitsandbytes") is None:
         raise CardioSTError(
-            f"{quantization} loading needs bitsandbytes: pip install bitsandbytes (or use quantization=None)"
+            f"{quantization} loading needs bitsandbytes: pip install bitsandbytes "
+            "(or use `quantization=None`)"
         )
     if torch.cuda.is_available():
         return
@@ -237,23 +195,6 @@ def _transformers_of(model: SentenceTransformer | Transformer) -> list[Transform
     return [module for module in model.modules() if isinstance(module, Transformer)]
 
 
-def _drop_adapter_key_renamings(auto_model: Any) -> None:
-    """Forget the key renamings that loading an adapter file registered on the model.
-
-    transformers 5's ``load_adapter`` appends PEFT's checkpoint renamings (``base_model.model.`` ->
-    ``""``, ``lora_A`` -> ``lora_A.<adapter>``) to the model's ``_weight_conversions``, and
-    ``save_pretrained`` applies them in reverse: once the adapter is merged, the full weights would be
-    saved as ``base_model.model.*`` keys that no loader maps back (checked with transformers 5.23).
-    """
-    conversions = getattr(auto_model, "_weight_conversions", None)
-    if conversions:
-        auto_model._weight_conversions = [
-            conversion
-            for conversion in conversions
-            if not any(marker in repr(conversion) for marker in ("base_model.model.", "lora_"))
-        ]
-
-
 def merge_lora(model: SentenceTransformer | Transformer) -> SentenceTransformer | Transformer:
     """Fold every LoRA adapter of ``model`` into its base weights, in place, for serving.
 
@@ -289,7 +230,7 @@ def merge_lora(model: SentenceTransformer | Transformer) -> SentenceTransformer 
             parent_name, _, child = name.rpartition(".")
             parent = auto_model.get_submodule(parent_name) if parent_name else auto_model
             setattr(parent, child, layer.get_base_layer())
-        _drop_adapter_key_renamings(auto_model)
+        drop_adapter_key_renamings(auto_model)  # else the merged weights save under adapter keys
         merged += 1
     if not merged:
         raise CardioSTError("the model has no LoRA adapter to merge")
@@ -323,7 +264,7 @@ def extract_lora(
         out_dir: Folder to write the adapter to.
         r: Rank of the approximation.
         base_model_id: Hub id recorded as the adapter's base (see
-            [base_model_hub_id][cardio_st.modules.lora_transformer.base_model_hub_id]).
+            [base_model_hub_id][cardio_st.utils.hub.base_model_hub_id]).
         dtype: Dtype the adapter weights are stored in (``"float16"`` halves the file; ``"float32"``).
 
     Returns:

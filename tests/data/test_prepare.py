@@ -1,0 +1,229 @@
+"""cardio-st prepare / prepare-icd10: the pipelines end to end through the CLI, resume without
+regeneration, and bad input that stops with one line while keeping finished work."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from datasets import load_from_disk
+from fake_openai import MODEL, SENTENCES, SPECIAL, FakeServer
+from typer.testing import CliRunner
+
+from cardio_st.cli import app
+from cardio_st.data.icd10 import category_of, is_held_out
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def server():
+    fake = FakeServer(delay=0.005)
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    sentences = SENTENCES[:24] + list(SPECIAL)
+    for book in range(4):
+        (folder / f"book{book}.txt").write_text("\n\n".join(sentences[book::4]) + "\n", encoding="utf-8")
+    return folder
+
+
+def _prepare(corpus, out, url, *extra):
+    return runner.invoke(
+        app,
+        ["prepare", str(corpus), "--out", str(out), "--paraphraser", f"openai:{url}", "--model", MODEL,
+         "--split", "ratio", "--ratios", "0.5,0.5,0", *extra],
+    )  # fmt: skip
+
+
+def test_prepare_icd10_writes_pairs_and_the_eval_set_and_reports_counts(tmp_path):
+    result = runner.invoke(app, ["prepare-icd10", "--out", str(tmp_path / "icd"), "--scope", "cardio"])
+    assert result.exit_code == 0, result.output
+    pairs = load_from_disk(str(tmp_path / "icd"))
+    summary = json.loads((tmp_path / "icd" / "summary.json").read_text())
+    assert summary["rows: train"] == len(pairs["train"]) > 400
+    assert f"{len(pairs['train'])}" in result.output and "rows: train" in result.output
+    evaluation = load_from_disk(str(tmp_path / "icd" / "eval"))
+    assert all(is_held_out(code) for code in evaluation["queries"]["code"])
+    held_out_descriptions = {
+        d for d, c in zip(evaluation["corpus"]["description"], evaluation["corpus"]["code"]) if is_held_out(c)
+    }
+    train_descriptions = {
+        d
+        for d, c in zip(evaluation["corpus"]["description"], evaluation["corpus"]["code"])
+        if not is_held_out(c)
+    }
+    only_held_out = held_out_descriptions - train_descriptions
+    assert not only_held_out & (set(pairs["train"]["positive"]) | set(pairs["train"]["negative"]))
+    assert {category_of(c) for c in evaluation["queries"]["code"]}.isdisjoint(
+        {category_of(c) for c in evaluation["corpus"]["code"] if not is_held_out(c)}
+    )
+
+
+def test_prepare_from_a_flaky_server_then_a_rerun_asks_for_nothing(corpus, tmp_path, server):
+    out = tmp_path / "out"
+    result = _prepare(corpus, out, server.url)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["kept"] == 28 and summary["paraphrases accepted"] == 24
+    for reason in ("refusal", "copy", "empty", "too long"):
+        assert summary[f"paraphrases rejected: {reason}"] == 1
+        assert f"paraphrases rejected: {reason}" in result.output
+    assert server.failures > 0 and server.drops == 1
+    data = load_from_disk(str(out))
+    assert len(data["train"]) + len(data["validation"]) == 24
+    assert not set(data["train"]["anchor"]) & set(data["validation"]["anchor"])
+    # When the same command runs again
+    server.forget()
+    again = _prepare(corpus, out, server.url)
+    # Then nothing is regenerated and the dataset is the same
+    assert again.exit_code == 0, again.output
+    assert server.asked == []
+    assert load_from_disk(str(out))["train"].to_dict() == data["train"].to_dict()
+
+
+def test_a_lost_server_stops_with_the_url_and_keeps_the_finished_paraphrases(corpus, tmp_path, server):
+    out = tmp_path / "out"
+    assert _prepare(corpus, out, server.url).exit_code == 0
+    before = (out / "paraphrases.jsonl").read_bytes()
+    (corpus / "book9.txt").write_text("Digoxin toxicity causes nausea and visual disturbances.\n")
+    url = "http://127.0.0.1:9/v1"  # discard port: nothing listens
+    result = _prepare(corpus, out, url)
+    assert result.exit_code == 1
+    assert url in result.output and "Traceback" not in result.output
+    assert (out / "paraphrases.jsonl").read_bytes() == before
+
+
+def test_an_unknown_model_names_the_model_and_what_the_server_serves(corpus, tmp_path, server):
+    result = runner.invoke(
+        app,
+        ["prepare", str(corpus), "--out", str(tmp_path / "o"), "--paraphraser", f"openai:{server.url}",
+         "--model", "no-such-model"],
+    )  # fmt: skip
+    assert result.exit_code != 0
+    assert "no-such-model" in result.output and MODEL in result.output
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({}, "no .txt"),
+        ({"notes.csv": b"a,b\n"}, "no .txt"),
+        ({"ok.txt": b"Aspirin is given early in STEMI care.\n", "scan.txt": b"\x00\x01binary"}, "scan.txt"),
+        ({"latin.txt": "Patient had a caf\u00e9 au lait spot on exam.".encode("latin-1")}, "latin.txt"),
+    ],
+)
+def test_bad_corpus_files_are_one_line_errors_naming_the_file(tmp_path, files, message):
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    result = runner.invoke(
+        app, ["prepare", str(folder), "--out", str(tmp_path / "o"), "--paraphraser", "hf:x"]
+    )
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_existing_pairs_become_triplets_by_source(tmp_path):
+    pairs = tmp_path / "pairs.jsonl"
+    with open(pairs, "w") as handle:
+        for i, sentence in enumerate(SENTENCES):
+            row = {"anchor": sentence, "positive": "Put differently: " + sentence, "source": f"s{i % 8}"}
+            handle.write(json.dumps(row) + "\n")
+    result = runner.invoke(
+        app, ["prepare", str(pairs), "--out", str(tmp_path / "o"), "--paraphraser", "none"]
+    )
+    assert result.exit_code == 0, result.output
+    data = load_from_disk(str(tmp_path / "o"))
+    assert set(data) == {"train", "validation", "test"} and sum(len(s) for s in data.values()) == 40
+    provenance = [
+        json.loads(line) for line in (tmp_path / "o" / "provenance" / "test.jsonl").read_text().splitlines()
+    ]
+    assert all(p["source"] != p["negative_source"] for p in provenance)
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    (texts / "a.txt").write_text("Aspirin is given early in STEMI care.\n")
+    result = runner.invoke(app, ["prepare", str(texts), "--out", str(tmp_path / "t")])
+    assert (
+        result.exit_code == 2
+        and "holds texts" in result.output
+        and "--paraphraser" in result.output
+        and "'openai:URL'" in result.output
+    )
+    missing = tmp_path / "bad.jsonl"
+    missing.write_text('{"text": "x"}\n')
+    result = runner.invoke(
+        app, ["prepare", str(missing), "--out", str(tmp_path / "p"), "--paraphraser", "none"]
+    )
+    assert result.exit_code == 2 and "missing ['anchor', 'positive']" in result.output
+
+
+_KILLED_CHILD = r"""
+import sys
+from cardio_st.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_prepare_killed_midway_then_rerun_gives_the_same_dataset_without_regenerating(
+    corpus, tmp_path, server
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["prepare", str(corpus), "--paraphraser", f"openai:{server.url}", "--model", MODEL,
+            "--split", "ratio", "--ratios", "0.5,0.5,0", "--concurrency", "2"]  # fmt: skip
+    # Given a run killed once its checkpoint holds 8 finished sentences
+    killed = tmp_path / "killed"
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_CHILD, *args, "--out", str(killed)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy(),
+    )  # fmt: skip
+    checkpoint = killed / "paraphrases.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and child.poll() is None:
+        if checkpoint.exists() and len(checkpoint.read_text().splitlines()) >= 9:
+            break
+        time.sleep(0.02)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    finished = {
+        json_line["text"] for json_line in map(json.loads, checkpoint.read_text().splitlines()[1:] or [])
+    }
+    assert 8 <= len(finished) < 28
+    # When the same command runs again
+    server.forget()
+    assert runner.invoke(app, [*args, "--out", str(killed)]).exit_code == 0
+    # Then no finished sentence is asked for again, and the dataset equals an uninterrupted run's
+    assert not finished & set(server.asked) and len(set(server.asked)) == 28 - len(finished)
+    assert runner.invoke(app, [*args, "--out", str(tmp_path / "whole")]).exit_code == 0
+    for split in ("train", "validation"):
+        assert (
+            load_from_disk(str(killed))[split].to_dict()
+            == load_from_disk(str(tmp_path / "whole"))[split].to_dict()
+        )
+
+
+def test_prepare_with_a_local_model_reports_that_every_paraphrase_was_rejected(corpus, tmp_path):
+    from tiny_models import build_tiny_causal_lm
+
+    model = build_tiny_causal_lm(tmp_path / "lm")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["prepare", str(corpus), "--out", str(out), "--paraphraser", f"hf:{model}"])
+    # Gibberish from a random model: each output rejected, the reasons reported, not hidden
+    assert result.exit_code == 1
+    assert "every paraphrase was rejected (" in result.output and "paraphrases.jsonl" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    rejected = sum(v for k, v in summary.items() if k.startswith("paraphrases rejected: "))
+    assert summary["paraphrases accepted"] == 0 and rejected == summary["kept"] == 28
+    lines = (out / "paraphrases.jsonl").read_text().splitlines()[1:]
+    assert len(lines) == 28 and all(json.loads(line)["rejected"] for line in lines)

@@ -1,0 +1,95 @@
+"""cardio_st.retrieval.icd10: the main job -- clinical phrase to ICD-10-CM codes."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from cardio_st.errors import CardioSTError
+from cardio_st.retrieval.icd10 import ICD10Search, validate_queries
+
+
+def test_index_is_built_once_then_served_from_the_cache(tiny_qwen3_path, tmp_path):
+    # Given a first search that builds the circulatory index
+    first = ICD10Search(str(tiny_qwen3_path), "cardio", cache_folder=tmp_path, show_progress=False)
+    hits = first.search(["atrial fibrillation", "hypertension"], top_k=3)
+    assert [len(row) for row in hits] == [3, 3]
+    assert all(hit.id.startswith("I") and hit.text for row in hits for hit in row)
+    assert first.index_path.name.startswith("icd10-ch9-") and first.index_path.is_file()
+    assert len(first.index) == 1427
+    # When a second searcher with the same model files starts
+    second = ICD10Search(str(tiny_qwen3_path), "I00-I99", cache_folder=tmp_path, show_progress=False)
+    second.model.encode_document = None  # would fail if the descriptions were embedded again
+    # Then it reads the cached index and answers identically
+    again = second.search(["atrial fibrillation", "hypertension"], top_k=3)
+    assert [[h.id for h in row] for row in again] == [[h.id for h in row] for row in hits]
+    assert second.index_path == first.index_path
+
+
+def test_cache_key_follows_model_identity_and_scope(tiny_qwen3, tiny_qwen3_path, tmp_path):
+    by_folder = ICD10Search(str(tiny_qwen3_path), cache_folder=tmp_path)
+    in_memory = ICD10Search(tiny_qwen3, cache_folder=tmp_path)
+    assert by_folder.index_path != ICD10Search(str(tiny_qwen3_path), "all", cache_folder=tmp_path).index_path
+    before = in_memory.index_path
+    with torch.no_grad():
+        next(tiny_qwen3.parameters())[0, 0] += 1.0
+    assert ICD10Search(tiny_qwen3, cache_folder=tmp_path).index_path != before
+
+
+def test_a_damaged_cache_file_is_rebuilt(tiny_qwen3_path, tmp_path, caplog):
+    searcher = ICD10Search(str(tiny_qwen3_path), "cardio", cache_folder=tmp_path, show_progress=False)
+    searcher.index_path.parent.mkdir(parents=True)
+    searcher.index_path.write_bytes(b"truncated")
+    with caplog.at_level(logging.WARNING, logger="cardio_st"):
+        assert len(searcher.index) == 1427
+    assert "rebuilding" in caplog.text
+
+
+def test_long_query_is_truncated_with_a_warning(tiny_qwen3_path, tmp_path, caplog):
+    searcher = ICD10Search(str(tiny_qwen3_path), "cardio", cache_folder=tmp_path, show_progress=False)
+    query = "chest pain radiating to the left arm " * 270  # about 10,000 characters
+    with caplog.at_level(logging.WARNING, logger="cardio_st"):
+        hits = searcher.search(query, top_k=2)
+    assert len(hits[0]) == 2
+    assert "reads only the first 64" in caplog.text
+
+
+def test_hybrid_search_reuses_the_cached_index_and_returns_fused_scores(tiny_qwen3_path, tmp_path):
+    # Given a searcher whose dense index is built
+    searcher = ICD10Search(str(tiny_qwen3_path), "cardio", cache_folder=tmp_path, show_progress=False)
+    dense = searcher.search(["atrial fibrillation", "angina"], top_k=4)
+    searcher.model.encode_document = None  # would fail if the descriptions were embedded again
+    # When it searches in hybrid mode
+    hybrid = searcher.search(["atrial fibrillation", "angina"], top_k=4, hybrid=True)
+    # Then it fuses the cached index with TF-IDF: codes and descriptions, fused scores best first
+    assert [len(row) for row in hybrid] == [4, 4]
+    for row in hybrid:
+        assert all(hit.id.startswith("I") and hit.text == searcher.index.texts[hit.corpus_id] for hit in row)
+        scores = [hit.score for hit in row]
+        assert scores == sorted(scores, reverse=True) and 0 < scores[-1] <= scores[0] <= 1
+    assert (searcher.hybrid_retriever.method, searcher.hybrid_retriever.weight) == ("score", 0.6)
+    assert hybrid != dense
+    assert searcher.hybrid_retriever is searcher.hybrid_retriever  # fitted once
+    assert searcher.search(["atrial fibrillation", "angina"], top_k=4, hybrid=True) == hybrid
+
+
+@pytest.mark.parametrize("queries", [[], [""], ["ok", "   "]])
+def test_empty_queries_are_rejected(queries):
+    with pytest.raises(CardioSTError, match="empty|no query"):
+        validate_queries(queries)
+
+
+def test_unknown_scope_is_rejected_before_loading_a_model():
+    with pytest.raises(CardioSTError, match="unknown scope"):
+        ICD10Search("/no/such/model", "cardiology")
+
+
+@pytest.mark.slow
+def test_default_model_finds_anterior_stemi(minilm, tmp_path):
+    # The acceptance query of issue 2, on the real embedded all-MiniLM-L6-v2.
+    searcher = ICD10Search(minilm, "cardio", cache_folder=tmp_path, show_progress=False)
+    hits = searcher.search("heart attack with ST elevation of the anterior wall", top_k=5)[0]
+    assert any(hit.id.startswith("I21.0") for hit in hits), [h.id for h in hits]
+    assert searcher.search("afib", top_k=1)[0][0].id == "I48.91"
