@@ -167,3 +167,25 @@ def adapter_folder(tmp_path_factory, tiny_qwen3_hub_id):
     out = tmp_path_factory.mktemp("adapter")
     result = train(model, data, out, batch_size=8, max_steps=2, show_progress=False, data_name="toy-pairs")
     return Path(result.final_dir), result
+
+
+@pytest.fixture
+def start_server():
+    """Start fake OpenAI-compatible servers on 127.0.0.1 (``start(**options)``); all closed afterwards."""
+    from fake_openai import FakeServer
+
+    servers = []
+
+    def start(**options):
+        servers.append(FakeServer(**options))
+        return servers[-1]
+
+    yield start
+    for running in servers:
+        running.close()
+
+
+@pytest.fixture
+def server(start_server):
+    """One fake OpenAI-compatible server with the default behaviour."""
+    return start_server()

@@ -1,5 +1,5 @@
 """``cardio-st prepare`` and ``prepare-icd10``: turn texts or ICD-10-CM into training data and print
-what was written. Leaves out the preparation itself (cardio_st.data.prepare).
+what was written. Leaves out the preparation itself (cardio_st.data.prepare, cardio_st.training.recipes).
 """
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ from typing import Annotated, Any
 import typer
 
 from cardio_st.cli.base import friendly, quiet_datasets, quiet_libraries
+from cardio_st.data.prepare import prepare_icd10 as run_prepare_icd10
 from cardio_st.errors import CardioSTError
+from cardio_st.training.recipes import prepare_training_data
 
 __all__ = ["prepare", "prepare_icd10"]
 
@@ -96,34 +98,24 @@ def prepare(
         raise CardioSTError(f"--split must be 'source' or 'ratio', got {split!r}")
     parsed_ratios = _parse_ratios(ratios)
     quiet_libraries()
-    from cardio_st.data.paraphrase import make_paraphraser
-    from cardio_st.data.prepare import prepare_corpus
-    from cardio_st.models.default import load_model
-
-    options: dict[str, Any] = {}
-    if paraphraser.startswith("openai:"):
-        options = {"api_key": api_key, "concurrency": concurrency}
-    elif paraphraser.startswith("hf:"):
-        options = {"batch_size": batch_size}
-    generator = make_paraphraser(paraphraser, model=model, **options)
-    similarity = None
-    if min_similarity is not None:
-        similarity = load_model(similarity_model or "minilm")[0]
-    miner = load_model(mine_with)[0] if mine_with else None
-    summary = prepare_corpus(
+    summary = prepare_training_data(
         corpus,
         out,
-        paraphraser=generator,
+        paraphraser=paraphraser,
+        model=model,
+        api_key=api_key,
+        concurrency=concurrency,
+        batch_size=batch_size,
+        mine_with=mine_with,
+        similarity_model=similarity_model,
+        min_similarity=min_similarity,
         min_words=min_words,
         max_words=max_words,
         skip_unreadable=skip_unreadable,
-        split=split,  # type: ignore[arg-type]
+        split=split,
         ratios=parsed_ratios,
         seed=seed,
         length_match=length_match,
-        mine_with=miner,
-        similarity_model=similarity,
-        min_similarity=min_similarity,
     )
     _print_summary(f"triplets written to {out} (cardio-st train --data {out})", summary)
 
@@ -145,7 +137,7 @@ def prepare_icd10(
     ICD-10-CM release. Then `cardio-st train --data OUT ...`.
     """
     quiet_datasets()
-    from cardio_st.data.prepare import prepare_icd10 as run
-
-    summary = run(out, scope=scope, negatives=negatives, validation_fraction=validation_fraction, seed=seed)
+    summary = run_prepare_icd10(
+        out, scope=scope, negatives=negatives, validation_fraction=validation_fraction, seed=seed
+    )
     _print_summary(f"ICD-10-CM pairs written to {out} (cardio-st train --data {out})", summary)

@@ -43,16 +43,15 @@ def evaluate(
     (CardioEmbed's protocol) or mteb tasks, side by side, with 95% bootstrap intervals where the task
     has them.
     """
-    from cardio_st.retrieval.named import load_retriever, resolve_retriever
+    from cardio_st.retrieval.named import resolve_retriever
 
     names = [model, *(compare or [])]
-    for name in names:  # fail on a bad model name before loading anything
+    for name in names:  # fail on a bad model name before importing torch
         resolve_retriever(name)
     quiet_libraries()
     from cardio_st.evaluation.report import evaluate_tasks, write_report
 
-    models = [(name, load_retriever(name)) for name in names]
-    results = evaluate_tasks(models, task or ["icd10"], batch_size=batch_size)
+    results = evaluate_tasks(names, task or ["icd10"], batch_size=batch_size)
     if report:
         paths = write_report(results, report)
         typer.echo(f"report written: {', '.join(str(p) for p in paths.values())}", err=True)

@@ -1,16 +1,18 @@
-"""``cardio-st train`` and ``care align`` / ``care finetune``: parse the training options, prepare the
-run folder, train and print the result. Leaves out every training decision (cardio_st.training).
+"""``cardio-st train`` and ``care align`` / ``care finetune``: parse the training options, call the
+recipe and print the result. Leaves out every training decision (cardio_st.training.recipes).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import warnings
 from typing import Annotated, Any
 
 import typer
 
 from cardio_st.cli.base import friendly, quiet_libraries
 from cardio_st.errors import CardioSTError
+from cardio_st.training.recipes import align_encoders, finetune_model, train_cardioembed
+from cardio_st.training.trainer import is_main_process
 
 __all__ = ["care_align", "care_app", "care_finetune", "train"]
 
@@ -74,9 +76,6 @@ def train(
     resumes from the last checkpoint. Under `torchrun --nproc_per_node N -m cardio_st.cli train ...`
     negatives are gathered across the N processes.
     """
-    from cardio_st.training.trainer import check_data, is_main_process, prepare_output_dir
-
-    check_data(data)
     if quantize not in ("8bit", "4bit", "none"):
         raise CardioSTError(f"--quantize must be 8bit, 4bit or none, got {quantize!r}")
     for name, value in (("--batch-size", batch_size), ("--max-length", max_length), ("--lora-r", lora_r)):
@@ -84,35 +83,21 @@ def train(
             raise CardioSTError(f"{name} must be at least 1, got {value}")
     if not (temperature > 0 and lr > 0 and epochs > 0):
         raise CardioSTError("--temperature, --lr and --epochs must be positive")
-    output = prepare_output_dir(out, overwrite=overwrite)
     quiet_libraries()
-    import warnings
-
-    from transformers import set_seed
-
-    from cardio_st.data.pairs import load_pairs
-    from cardio_st.models.cardioembed import cardioembed
-    from cardio_st.training.trainer import train as run_training
-
     warnings.filterwarnings("ignore", message=".*MatMul8bitLt.*")
-    set_seed(seed)  # before the adapter is created: its initialisation is random
-    pairs = load_pairs(data, seed=seed)
-    model = cardioembed(
+    result = train_cardioembed(
         base,
+        data,
+        out,
         base_model_id=base_model_id,
         lora=lora,
-        quantization=None if quantize == "none" else quantize,
+        quantization=None if quantize == "none" else quantize,  # type: ignore[arg-type]
         r=lora_r,
         lora_alpha=lora_alpha,
         lora_dropout=lora_dropout,
         max_seq_length=max_length,
         output_dim=output_dim,
         **({"task": task} if task else {}),
-    )
-    result = run_training(
-        model,
-        pairs,
-        output,
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
@@ -122,8 +107,7 @@ def train(
         seed=seed,
         max_steps=max_steps,
         save_steps=save_steps,
-        resume=not overwrite,
-        data_name=Path(data).name,
+        overwrite=overwrite,
     )
     if not is_main_process():
         return
@@ -196,39 +180,26 @@ def care_align(
     The document encoder embeds every training text once (cached in OUT/document-targets); only the
     query encoder trains. Rerunning the same command after an interruption resumes.
     """
-    from cardio_st.training.care import ALIGN_CACHE
-    from cardio_st.training.trainer import check_data, prepare_output_dir
-
     if bridge not in ("truncate", "project"):
         raise CardioSTError(f"--bridge must be truncate or project, got {bridge!r}")
-    check_data(data)
     _positive({"--temperature": temperature, "--lr": lr, "--epochs": epochs, "--batch-size": batch_size})
-    output = prepare_output_dir(out, overwrite=overwrite, stale=ALIGN_CACHE)
     quiet_libraries()
-    from transformers import set_seed
-
-    from cardio_st.data.pairs import load_pairs
-    from cardio_st.models.care import care_model
-    from cardio_st.models.default import load_model
-    from cardio_st.training.care import align
-
-    set_seed(seed)
-    model = care_model(load_model(query)[0], load_model(document)[0], bridge=bridge)
-    result = align(
-        model,
-        load_pairs(data, seed=seed),
-        output,
+    result = align_encoders(
+        query,
+        document,
+        data,
+        out,
+        bridge=bridge,  # type: ignore[arg-type]
         temperature=temperature,
         mse_weight=mse_weight,
-        epochs=epochs,
-        lr=lr,
-        batch_size=batch_size,
         fit_bridge=fit_bridge,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
         seed=seed,
         save_steps=save_steps,
         max_steps=max_steps,
-        resume=not overwrite,
-        data_name=Path(data).name,
+        overwrite=overwrite,
     )
     _print_training(result)
 
@@ -258,36 +229,24 @@ def care_finetune(
     Anchors go through the query encoder, positives and negative* columns through the document
     encoder. Rerunning the same command after an interruption resumes.
     """
-    from cardio_st.training.trainer import check_data, prepare_output_dir
-
     if document_lr < 0:
         raise CardioSTError(f"--document-lr must be at least 0, got {document_lr}")
-    check_data(data)
     _positive(
         {"--temperature": temperature, "--query-lr": query_lr, "--epochs": epochs, "--batch-size": batch_size}
     )
-    output = prepare_output_dir(out, overwrite=overwrite)
     quiet_libraries()
-    from transformers import set_seed
-
-    from cardio_st.data.pairs import load_pairs
-    from cardio_st.models.default import load_model
-    from cardio_st.training.care import finetune
-
-    set_seed(seed)
-    result = finetune(
-        load_model(model)[0],
-        load_pairs(data, seed=seed),
-        output,
+    result = finetune_model(
+        model,
+        data,
+        out,
         temperature=temperature,
         epochs=epochs,
+        batch_size=batch_size,
         query_lr=query_lr,
         document_lr=document_lr,
-        batch_size=batch_size,
         seed=seed,
         save_steps=save_steps,
         max_steps=max_steps,
-        resume=not overwrite,
-        data_name=Path(data).name,
+        overwrite=overwrite,
     )
     _print_training(result)

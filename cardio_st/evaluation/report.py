@@ -10,6 +10,7 @@ import math
 import os
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from cardio_st.evaluation.icd10 import evaluate_icd10
 from cardio_st.evaluation.mteb import get_tasks, run_mteb
 from cardio_st.evaluation.retrieval import PairRetrievalEvaluator, metrics_from_ranks
 from cardio_st.retrieval.base import Encoder, Retriever
+from cardio_st.retrieval.named import load_retriever, resolve_retriever
 
 __all__ = ["TaskResult", "evaluate_tasks", "query_latency_ms", "write_report"]
 
@@ -108,12 +110,36 @@ def _run(model: Any, name: str, task: str, batch_size: int) -> TaskResult:
 
 
 def evaluate_tasks(
-    models: list[tuple[str, Any]], tasks: list[str], *, batch_size: int = 64, latency: bool = True
+    models: Sequence[str | tuple[str, Any]],
+    tasks: list[str],
+    *,
+    batch_size: int = 64,
+    latency: bool = True,
 ) -> list[TaskResult]:
-    """Every model on every task, with each model's single-query latency when ``latency``."""
+    """Every model on every task, with each model's single-query latency when ``latency``.
+
+    Args:
+        models: ``(name, model)`` pairs (a SentenceTransformer or a retriever), or names that
+            [load_retriever][cardio_st.retrieval.named.load_retriever] loads (``bm25``, ``tfidf``, a model
+            alias, folder or Hub id): every name is checked before anything loads.
+        tasks: ``icd10``, ``icd10-all``, ``triplets:DIR``, ``labels:DIR`` or ``mteb:NAME``.
+        batch_size: Encoding batch size.
+        latency: Measure each encoder's single-query latency.
+
+    Example:
+        ```python
+        from cardio_st.evaluation.report import evaluate_tasks
+
+        results = evaluate_tasks(["default", "bm25"], ["icd10"])
+        ```
+    """
+    for model in models:  # fail on a bad model name before loading anything
+        if isinstance(model, str):
+            resolve_retriever(model)
     for task in tasks:  # fail on a bad task name before any model runs
         if not (task in ICD10_TASKS or task.startswith(_PREFIXES)):
             raise CardioSTError(_UNKNOWN_TASK.format(task=task))
+    models = [(model, load_retriever(model)) if isinstance(model, str) else model for model in models]
     results = []
     for name, model in models:
         milliseconds = None

@@ -30,24 +30,6 @@ from cardio_st.errors import CardioSTError
 from cardio_st.llm import Generator, HFGenerator, OpenAIGenerator
 
 
-@pytest.fixture
-def start_server():
-    servers = []
-
-    def start(**options) -> FakeServer:
-        servers.append(FakeServer(**options))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
-
-
-@pytest.fixture
-def server(start_server) -> FakeServer:
-    return start_server()
-
-
 def _client(server: FakeServer, **options) -> OpenAIParaphraser:
     options = {"backoff": 0.01, "timeout": 5.0, **options}
     return OpenAIParaphraser(server.url, options.pop("model", MODEL), **options)

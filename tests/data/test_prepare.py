@@ -227,3 +227,25 @@ def test_prepare_with_a_local_model_reports_that_every_paraphrase_was_rejected(c
     assert summary["paraphrases accepted"] == 0 and rejected == summary["kept"] == 28
     lines = (out / "paraphrases.jsonl").read_text().splitlines()[1:]
     assert len(lines) == 28 and all(json.loads(line)["rejected"] for line in lines)
+
+
+def test_prepare_training_data_takes_names_and_writes_what_the_command_writes(
+    corpus, tmp_path, server, minilm_path
+):
+    from cardio_st.training.recipes import prepare_training_data
+
+    # Given a paraphraser spec and a miner given by folder, as the command gets them
+    summary = prepare_training_data(
+        corpus, tmp_path / "lib", paraphraser=f"openai:{server.url}", model=MODEL,
+        mine_with=minilm_path, split="ratio", ratios=(0.5, 0.5, 0), show_progress=False,
+    )  # fmt: skip
+    server.forget()
+    result = _prepare(corpus, tmp_path / "cli", server.url, "--mine-with", str(minilm_path))
+    # Then the library call writes the command's triplets and counts
+    assert result.exit_code == 0, result.output
+    ours, theirs = load_from_disk(str(tmp_path / "lib")), load_from_disk(str(tmp_path / "cli"))
+    assert {name: ours[name].to_dict() for name in ours} == {name: theirs[name].to_dict() for name in theirs}
+    written = json.loads((tmp_path / "cli" / "summary.json").read_text())
+    assert {k: v for k, v in summary.items() if k != "seconds"} == {
+        k: v for k, v in written.items() if k != "seconds"
+    }
