@@ -9,9 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from cardio_st.cli.base import friendly, quiet_datasets, quiet_libraries
-from cardio_st.data.prepare import prepare_icd10 as run_prepare_icd10
 from cardio_st.errors import CardioSTError
-from cardio_st.training.recipes import prepare_training_data
 
 __all__ = ["prepare", "prepare_icd10"]
 
@@ -98,6 +96,8 @@ def prepare(
         raise CardioSTError(f"--split must be 'source' or 'ratio', got {split!r}")
     parsed_ratios = _parse_ratios(ratios)
     quiet_libraries()
+    from cardio_st.training.recipes import prepare_training_data
+
     summary = prepare_training_data(
         corpus,
         out,
@@ -137,6 +137,8 @@ def prepare_icd10(
     ICD-10-CM release. Then `cardio-st train --data OUT ...`.
     """
     quiet_datasets()
+    from cardio_st.data.prepare import prepare_icd10 as run_prepare_icd10
+
     summary = run_prepare_icd10(
         out, scope=scope, negatives=negatives, validation_fraction=validation_fraction, seed=seed
     )

@@ -11,8 +11,6 @@ import typer
 
 from cardio_st.cli.base import friendly, quiet_libraries
 from cardio_st.errors import CardioSTError
-from cardio_st.training.recipes import align_encoders, finetune_model, train_cardioembed
-from cardio_st.training.trainer import is_main_process
 
 __all__ = ["care_align", "care_app", "care_finetune", "train"]
 
@@ -83,8 +81,14 @@ def train(
             raise CardioSTError(f"{name} must be at least 1, got {value}")
     if not (temperature > 0 and lr > 0 and epochs > 0):
         raise CardioSTError("--temperature, --lr and --epochs must be positive")
+    from cardio_st.training.trainer import check_data
+
+    check_data(data)  # a missing --data fails before the seconds of imports
     quiet_libraries()
     warnings.filterwarnings("ignore", message=".*MatMul8bitLt.*")
+    from cardio_st.training.recipes import train_cardioembed
+    from cardio_st.training.trainer import is_main_process
+
     result = train_cardioembed(
         base,
         data,
@@ -183,7 +187,12 @@ def care_align(
     if bridge not in ("truncate", "project"):
         raise CardioSTError(f"--bridge must be truncate or project, got {bridge!r}")
     _positive({"--temperature": temperature, "--lr": lr, "--epochs": epochs, "--batch-size": batch_size})
+    from cardio_st.training.trainer import check_data
+
+    check_data(data)  # a missing --data fails before the seconds of imports
     quiet_libraries()
+    from cardio_st.training.recipes import align_encoders
+
     result = align_encoders(
         query,
         document,
@@ -234,7 +243,12 @@ def care_finetune(
     _positive(
         {"--temperature": temperature, "--query-lr": query_lr, "--epochs": epochs, "--batch-size": batch_size}
     )
+    from cardio_st.training.trainer import check_data
+
+    check_data(data)  # a missing --data fails before the seconds of imports
     quiet_libraries()
+    from cardio_st.training.recipes import finetune_model
+
     result = finetune_model(
         model,
         data,
