@@ -25,7 +25,9 @@ def evaluate(
     task: Annotated[
         list[str] | None,
         typer.Option(
-            help="icd10 (circulatory chapter, held out), icd10-all, triplets:DIR (held-out pairs), "
+            help="icd10 (circulatory chapter, held out), icd10-all, shorthand (clinical abbreviations, "
+            "lay and terse phrases, circulatory chapter, test side: overall and by kind), "
+            "triplets:DIR (held-out pairs), "
             "labels:DIR (a corpus labelled by `cardio-st label`: nDCG@10, MAP@10, MRR@10), mteb:NAME. "
             "Repeat for several.",
         ),
@@ -38,10 +40,17 @@ def evaluate(
         str | None, typer.Option(help="Write results.json, report.md and report.png into this folder.")
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Encoding batch size.")] = 64,
+    expand: Annotated[
+        bool,
+        typer.Option(
+            help="Expand abbreviations in the icd10 and shorthand queries first, as `cardio-st search` does "
+            "(off: the model is measured on the queries as written)."
+        ),
+    ] = False,
 ) -> None:
-    """Evaluate models on the ICD-10-CM rephrasing benchmark (arXiv 2401.01943), held-out pairs
-    (CardioEmbed's protocol) or mteb tasks, side by side, with 95% bootstrap intervals where the task
-    has them.
+    """Evaluate models on the ICD-10-CM rephrasing benchmark (arXiv 2401.01943), the clinical-shorthand
+    benchmark, held-out pairs (CardioEmbed's protocol) or mteb tasks, side by side, with 95% bootstrap
+    intervals where the task has them.
     """
     from cardio_st.retrieval.named import resolve_retriever
 
@@ -51,7 +60,7 @@ def evaluate(
     quiet_libraries()
     from cardio_st.evaluation.report import evaluate_tasks, write_report
 
-    results = evaluate_tasks(names, task or ["icd10"], batch_size=batch_size)
+    results = evaluate_tasks(names, task or ["icd10"], batch_size=batch_size, expand=expand)
     if report:
         paths = write_report(results, report)
         typer.echo(f"report written: {', '.join(str(p) for p in paths.values())}", err=True)

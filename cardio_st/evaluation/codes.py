@@ -1,7 +1,8 @@
 """Per-query metrics of retrieved ICD-10-CM codes (exact, category, recall, MRR, character error rate)
-and their code-level bootstrap. Leaves out searching and the benchmark's queries (evaluation.icd10).
+and their code-level bootstrap. Leaves out searching and the benchmarks' queries (ranking, icd10, shorthand).
 
-Every function here depends on codes and strings alone, so a ranking made anywhere can be scored.
+Every function here depends on codes and strings alone, so a ranking made anywhere can be scored. A query
+has one true code (a string) or several accepted codes (a list or tuple: any of them counts as right).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = [
     "code_resamples",
     "per_query",
     "percentile_interval",
+    "summarise",
 ]
 
 #: Metrics of every result, in report order.
@@ -63,26 +65,77 @@ def character_error_rate(hypothesis: str, reference: str) -> float:
     return previous[-1] / len(reference)
 
 
+def _accepted(code: str | Sequence[str]) -> tuple[str, ...]:
+    return (code,) if isinstance(code, str) else tuple(code)
+
+
 def per_query(
-    codes: list[str], retrieved: list[list[str]], cer_values: list[float], metric: str
+    codes: Sequence[str | Sequence[str]], retrieved: list[list[str]], cer_values: list[float], metric: str
 ) -> np.ndarray:
-    """Per-query values of ``metric`` (one of ``METRICS``) for the true ``codes`` and the ``retrieved``
-    codes of each query, best first; ``cer`` is read from ``cer_values``."""
+    """Per-query values of ``metric`` (one of ``METRICS``) for the true ``codes`` (a code, or a list of
+    accepted codes, per query) and the ``retrieved`` codes of each query, best first; ``cer`` is read
+    from ``cer_values``. With several accepted codes, a query is right at 1 when the top code is any of
+    them, shares a category with any of them for ``category@1``, and its rank is that of the best-ranked
+    one."""
     if metric == "cer":
         return np.asarray(cer_values, dtype=np.float64)
-    pairs = list(zip(codes, retrieved))
+    pairs = [(_accepted(code), top) for code, top in zip(codes, retrieved)]
     if metric == "exact@1":
-        values = [bool(top) and top[0] == code for code, top in pairs]
+        values = [bool(top) and top[0] in accepted for accepted, top in pairs]
     elif metric == "category@1":
-        values = [bool(top) and category_of(top[0]) == category_of(code) for code, top in pairs]
+        values = [
+            bool(top) and category_of(top[0]) in {category_of(code) for code in accepted}
+            for accepted, top in pairs
+        ]
     elif metric in ("recall@5", "recall@10"):
         k = int(metric.split("@")[1])
-        values = [code in top[:k] for code, top in pairs]
+        values = [any(code in top[:k] for code in accepted) for accepted, top in pairs]
     elif metric == "mrr@10":
-        values = [1.0 / (top.index(code) + 1) if code in top[:10] else 0.0 for code, top in pairs]
+        values = [_reciprocal_rank(accepted, top[:10]) for accepted, top in pairs]
     else:
         raise CardioSTError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
     return np.asarray(values, dtype=np.float64)
+
+
+def _reciprocal_rank(accepted: tuple[str, ...], top: list[str]) -> float:
+    ranks = [top.index(code) + 1 for code in accepted if code in top]
+    return 1.0 / min(ranks) if ranks else 0.0
+
+
+def summarise(
+    codes: Sequence[str | Sequence[str]],
+    retrieved: list[list[str]],
+    cer_values: list[float],
+    *,
+    bootstrap: int,
+    seed: int,
+    groups: Sequence[str] | None = None,
+) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
+    """Every metric of ``METRICS`` (mean over the queries) and its bootstrap 95% interval.
+
+    Args:
+        codes: The true code, or the accepted codes, of each query.
+        retrieved: The retrieved codes of each query, best first.
+        cer_values: The character error rate of each query's top hit.
+        bootstrap: Resamples for the intervals (0: no intervals).
+        seed: Seed of the resampling.
+        groups: The resampling unit of each query (all queries of a drawn unit go together); default
+            the query's code (its first accepted code).
+
+    Returns:
+        ``(metrics, intervals)``; both empty of values (0 and no intervals) for no queries.
+    """
+    by_query = {metric: per_query(codes, retrieved, cer_values, metric) for metric in METRICS}
+    metrics = {metric: float(values.mean()) if values.size else 0.0 for metric, values in by_query.items()}
+    intervals: dict[str, tuple[float, float]] = {}
+    if bootstrap and len(codes):
+        units = groups if groups is not None else [_accepted(code)[0] for code in codes]
+        group_of, draws = code_resamples(units, bootstrap, seed)
+        intervals = {
+            metric: percentile_interval(bootstrap_means(values, group_of, draws))
+            for metric, values in by_query.items()
+        }
+    return metrics, intervals
 
 
 def code_resamples(codes: Sequence[str], resamples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

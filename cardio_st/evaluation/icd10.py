@@ -9,7 +9,6 @@ term of a held-out billable code, searched against every billable code of the sc
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,25 +18,25 @@ from sentence_transformers.base.evaluation import BaseEvaluator
 from cardio_st.compat import forget_loaded_card
 from cardio_st.data.icd10 import icd10_eval_set
 from cardio_st.errors import CardioSTError
-from cardio_st.evaluation.codes import (
-    METRICS,
+from cardio_st.evaluation.codes import (  # METRICS and TOP_K stay importable from here, their old home
+    METRICS,  # noqa: F401
     bootstrap_means,
     character_error_rate,
     code_resamples,
     per_query,
     percentile_interval,
+    summarise,
 )
-from cardio_st.models.loader import load_model
-from cardio_st.retrieval.base import Encoder, Retriever
-from cardio_st.retrieval.exact import topk
+from cardio_st.evaluation.ranking import TOP_K, rank_descriptions  # noqa: F401
+from cardio_st.retrieval.icd10 import icd10_expander
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["ICD10Evaluator", "ICD10Result", "evaluate_icd10", "paired_bootstrap"]
+    from cardio_st.data.abbreviations import Lexicon
+    from cardio_st.evaluation.shorthand import ShorthandResult
 
-#: Codes retrieved per query.
-TOP_K = 10
+__all__ = ["ICD10Evaluator", "ICD10Result", "evaluate_icd10", "paired_bootstrap"]
 
 
 @dataclass
@@ -64,6 +63,7 @@ class ICD10Result:
         bootstrap: Resamples behind ``intervals``.
         seed: Seed of the resampling.
         side: ``"test"`` (held out) or ``"validation"``.
+        expanded: Whether abbreviations in the queries were expanded first.
     """
 
     name: str
@@ -78,6 +78,7 @@ class ICD10Result:
     bootstrap: int = 1000
     seed: int = 0
     side: str = "test"
+    expanded: bool = False
 
     def per_query(self, metric: str) -> np.ndarray:
         """Per-query values of ``metric`` (one of ``METRICS``), in query order: their mean is
@@ -89,36 +90,6 @@ class ICD10Result:
         data = asdict(self)
         data["intervals"] = {metric: list(interval) for metric, interval in self.intervals.items()}
         return data
-
-
-def _encode(model: SentenceTransformer, texts: list[str], document: bool, batch_size: int, progress: bool):
-    encode = model.encode_document if document else model.encode_query
-    return encode(texts, batch_size=batch_size, show_progress_bar=progress, convert_to_tensor=True)
-
-
-def _search_model(
-    model: SentenceTransformer,
-    queries: list[str],
-    descriptions: list[str],
-    distance: str,
-    batch_size: int,
-    show_progress: bool,
-) -> np.ndarray:
-    import torch
-
-    corpus = _encode(model, descriptions, True, batch_size, show_progress).cpu().float()
-    query_embeddings = _encode(model, queries, False, batch_size, show_progress).cpu().float()
-    if distance == "cosine":
-        _, indices = topk(query_embeddings, corpus, TOP_K, normalize=True)
-    else:
-        # argmin |q - d|^2 = argmax 2 q.d - |d|^2 (|q|^2 is the same for every d): one inner product of
-        # [q, 1] with [2 d, -|d|^2], so the exact search with its ties-by-row rule does the work.
-        ones = torch.ones(len(query_embeddings), 1)
-        augmented_queries = torch.cat([query_embeddings, ones], dim=1)
-        squared_norms = (corpus.double() ** 2).sum(dim=1, keepdim=True).float()
-        augmented_corpus = torch.cat([2 * corpus, -squared_norms], dim=1)
-        _, indices = topk(augmented_queries, augmented_corpus, TOP_K, normalize=False)
-    return indices.numpy()
 
 
 def evaluate_icd10(
@@ -133,6 +104,8 @@ def evaluate_icd10(
     show_progress: bool = False,
     side: Literal["test", "validation"] = "test",
     validation_fraction: float = 0.1,
+    expand: bool = False,
+    lexicon: Lexicon | str | os.PathLike | None = None,
 ) -> ICD10Result:
     """Run the ICD-10-CM rephrasing benchmark on the held-out side of the fixed split.
 
@@ -167,6 +140,10 @@ def evaluate_icd10(
         validation_fraction: With ``side="validation"``, the share of train-side categories held
             back -- the ``validation_fraction`` the model's training pairs were built with
             ([icd10_pairs][cardio_st.data.icd10.icd10_pairs]).
+        expand: Replace abbreviations in the queries first, as ``cardio-st search`` does
+            ([icd10_expander][cardio_st.retrieval.icd10.icd10_expander]); off by default, so the model
+            is measured on the queries as written.
+        lexicon: The lexicon, or a user lexicon file, for ``expand=True``.
 
     Returns:
         An [ICD10Result][cardio_st.evaluation.icd10.ICD10Result]. A model's metrics are also recorded in
@@ -183,57 +160,35 @@ def evaluate_icd10(
         >>> sorted(result.metrics)
         ['category@1', 'cer', 'exact@1', 'mrr@10', 'recall@10', 'recall@5']
     """
-    if distance not in ("cosine", "euclidean"):
-        raise CardioSTError(f"unknown distance {distance!r}: use 'cosine' or 'euclidean'")
     if bootstrap < 0:
         raise CardioSTError(f"bootstrap must be 0 (no intervals) or a number of resamples, got {bootstrap}")
-    if isinstance(retriever_or_model, (str, os.PathLike)):
-        name = name or os.fspath(retriever_or_model)
-        retriever_or_model, _ = load_model(retriever_or_model)
+    if distance not in ("cosine", "euclidean"):
+        raise CardioSTError(f"unknown distance {distance!r}: use 'cosine' or 'euclidean'")
     evaluation = icd10_eval_set(scope, side=side, validation_fraction=validation_fraction)
     queries, corpus = evaluation["queries"], evaluation["corpus"]
     query_texts, codes = list(queries["query"]), list(queries["code"])
     corpus_codes, descriptions = list(corpus["code"]), list(corpus["description"])
+    if expand:
+        query_texts = [e.text for e in icd10_expander(scope, lexicon).expand_all(query_texts)]
+    ranking = rank_descriptions(
+        retriever_or_model,
+        query_texts,
+        descriptions,
+        name=name,
+        distance=distance,
+        batch_size=batch_size,
+        show_progress=show_progress,
+    )
+    name, distance, seconds = ranking.name, ranking.distance, ranking.seconds
+    retriever_or_model = ranking.model  # loaded, when a name was given
 
-    start = time.perf_counter()
-    if isinstance(retriever_or_model, Encoder):
-        name = name or _model_name(retriever_or_model)
-        indices = _search_model(
-            retriever_or_model, query_texts, descriptions, distance, batch_size, show_progress
-        )
-    elif isinstance(retriever_or_model, Retriever):
-        if distance != "cosine":
-            raise CardioSTError(
-                f"distance={distance!r} applies to embedding models only: "
-                "leave it at 'cosine' for a lexical retriever"
-            )
-        distance = getattr(retriever_or_model, "similarity", "lexical")
-        name = name or getattr(retriever_or_model, "name", type(retriever_or_model).__name__)
-        retriever_or_model.fit(descriptions)
-        _, indices = retriever_or_model.topk(query_texts, TOP_K)
-        indices = np.asarray(indices)
-    else:
-        raise CardioSTError(
-            f"cannot evaluate a {type(retriever_or_model).__name__}: pass a SentenceTransformer, a model "
-            "name or folder, or a retriever with fit(corpus) and topk(queries, k)"
-        )
-    seconds = time.perf_counter() - start
-
-    retrieved = [[corpus_codes[int(i)] for i in row] for row in indices]
+    retrieved = [[corpus_codes[int(i)] for i in row] for row in ranking.indices]
     description_of = dict(zip(corpus_codes, descriptions))
     cer_values = [
         character_error_rate(description_of[top[0]], description_of[code]) if top else 1.0
         for code, top in zip(codes, retrieved)
     ]
-    by_query = {metric: per_query(codes, retrieved, cer_values, metric) for metric in METRICS}
-    metrics = {metric: float(values.mean()) if values.size else 0.0 for metric, values in by_query.items()}
-    intervals: dict[str, tuple[float, float]] = {}
-    if bootstrap and codes:
-        groups, draws = code_resamples(codes, bootstrap, seed)
-        intervals = {
-            metric: percentile_interval(bootstrap_means(values, groups, draws))
-            for metric, values in by_query.items()
-        }
+    metrics, intervals = summarise(codes, retrieved, cer_values, bootstrap=bootstrap, seed=seed)
     result = ICD10Result(
         name=name,
         scope=scope,
@@ -247,28 +202,28 @@ def evaluate_icd10(
         bootstrap=bootstrap,
         seed=seed,
         side=side,
+        expanded=expand,
     )
-    if hasattr(retriever_or_model, "model_card_data"):
+    if hasattr(retriever_or_model, "model_card_data") and not expand:
         ICD10Evaluator(scope, distance=distance, side=side).record(retriever_or_model, result.metrics)
     return result
 
 
-def _model_name(model: SentenceTransformer) -> str:
-    card = getattr(model, "model_card_data", None)
-    for value in (getattr(card, "model_id", None), getattr(card, "base_model", None)):
-        if value:
-            return str(value)
-    return type(model).__name__
-
-
 def paired_bootstrap(
-    a: ICD10Result, b: ICD10Result, metric: str = "exact@1", *, resamples: int = 1000, seed: int = 0
+    a: ICD10Result | ShorthandResult,
+    b: ICD10Result | ShorthandResult,
+    metric: str = "exact@1",
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
 ) -> dict[str, float]:
     """How much better ``b`` is than ``a`` on ``metric``, with a paired bootstrap 95% interval.
 
-    Both results must come from the same queries (same scope). Each resample draws codes with
-    replacement -- the same draws for both results -- and takes the mean per-query difference over the
-    drawn codes' queries. An interval that excludes 0 means the difference is unlikely to be noise.
+    Both results must come from the same queries (same scope and side; for the shorthand benchmark,
+    [ShorthandResult][cardio_st.evaluation.shorthand.ShorthandResult]s of the same side). Each resample
+    draws codes (for shorthand, first accepted codes: concepts) with replacement -- the same draws for
+    both results -- and takes the mean per-query difference over the drawn codes' queries. An interval
+    that excludes 0 means the difference is unlikely to be noise.
     For ``cer`` a negative difference means ``b`` is better.
 
     Returns:
@@ -277,17 +232,18 @@ def paired_bootstrap(
     Raises:
         CardioSTError: when the results cover different queries.
     """
-    if a.codes != b.codes:
+    if a.codes != b.codes or a.side != b.side:
         raise CardioSTError(
-            f"cannot pair results over different queries ({a.scope!r}: {len(a.codes)}, "
-            f"{b.scope!r}: {len(b.codes)}): evaluate both on the same scope"
+            f"cannot pair results over different queries ({a.name}: {len(a.codes)} on the {a.side} side, "
+            f"{b.name}: {len(b.codes)} on the {b.side} side): evaluate both on the same scope and side"
         )
     if resamples < 1:
         raise CardioSTError(f"resamples must be at least 1, got {resamples}")
     differences = b.per_query(metric) - a.per_query(metric)
     if not differences.size:
         return {"difference": 0.0, "low": 0.0, "high": 0.0}
-    groups, draws = code_resamples(a.codes, resamples, seed)
+    units = [code if isinstance(code, str) else code[0] for code in a.codes]  # shorthand: first accepted
+    groups, draws = code_resamples(units, resamples, seed)
     low, high = percentile_interval(bootstrap_means(differences, groups, draws))
     return {"difference": float(differences.mean()), "low": low, "high": high}
 

@@ -1,6 +1,6 @@
 """Evaluation runs over several models and tasks, and their report: a JSON file, a markdown table and a
 PNG chart (models side by side, and quality against query latency). Leaves out the metrics (icd10.py,
-retrieval.py, mteb.py), which it only calls.
+shorthand.py, retrieval.py, mteb.py), which it only calls.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from cardio_st.evaluation.graded import evaluate_labelled
 from cardio_st.evaluation.icd10 import evaluate_icd10
 from cardio_st.evaluation.mteb import get_tasks, run_mteb
 from cardio_st.evaluation.retrieval import PairRetrievalEvaluator, metrics_from_ranks
+from cardio_st.evaluation.shorthand import evaluate_shorthand
 from cardio_st.retrieval.base import Encoder, Retriever
 from cardio_st.retrieval.named import load_retriever, resolve_retriever
 
@@ -29,8 +30,11 @@ __all__ = ["TaskResult", "evaluate_tasks", "query_latency_ms", "write_report"]
 #: Tasks by name: what ``cardio-st evaluate --task`` accepts besides ``triplets:DIR``, ``labels:DIR``
 #: (a corpus labelled by ``cardio-st label``) and ``mteb:NAME``.
 ICD10_TASKS = {"icd10": "cardio", "icd10-all": "all"}
+#: The clinical-shorthand benchmark by task name -> its scope (test side reported).
+SHORTHAND_TASKS = {"shorthand": "cardio"}
 _UNKNOWN_TASK = (
-    "unknown task {task!r}: use icd10 (circulatory chapter), icd10-all, triplets:DIR, labels:DIR or mteb:NAME"
+    "unknown task {task!r}: use icd10 (circulatory chapter), icd10-all, shorthand, triplets:DIR, labels:DIR "
+    "or mteb:NAME"
 )
 _PREFIXES = ("triplets:", "labels:", "mteb:")
 _NEITHER = "cannot evaluate a {kind}: pass a SentenceTransformer or a retriever"
@@ -41,11 +45,11 @@ class TaskResult:
     """One model on one task.
 
     Attributes:
-        task: The task as asked (``icd10``, ``icd10-all``, ``triplets:DIR``, ``mteb:NAME``).
+        task: The task as asked (``icd10``, ``icd10-all``, ``shorthand``, ``triplets:DIR``, ``mteb:NAME``).
         model: The model's name.
         primary: The metric the report ranks and plots by.
         metrics: Every metric of the task.
-        intervals: 95% bootstrap intervals, where the task has them (ICD-10-CM).
+        intervals: 95% bootstrap intervals, where the task has them (ICD-10-CM, shorthand).
         query_ms: Median wall time to embed one query alone on this machine, in milliseconds.
     """
 
@@ -80,11 +84,17 @@ def _lexical_pair_metrics(retriever: Retriever, split: Any) -> dict[str, float]:
     return metrics_from_ranks(ranks, (1, 5, 10))
 
 
-def _run(model: Any, name: str, task: str, batch_size: int) -> TaskResult:
+def _run(model: Any, name: str, task: str, batch_size: int, expand: bool = False) -> TaskResult:
+    label = f"{task} (expanded)" if expand and (task in ICD10_TASKS or task in SHORTHAND_TASKS) else task
     if task in ICD10_TASKS:
-        result = evaluate_icd10(model, ICD10_TASKS[task], name=name, batch_size=batch_size)
+        result = evaluate_icd10(model, ICD10_TASKS[task], name=name, batch_size=batch_size, expand=expand)
         intervals = {metric: list(interval) for metric, interval in result.intervals.items()}
-        return TaskResult(task, name, "exact@1", result.metrics, intervals)
+        return TaskResult(label, name, "exact@1", result.metrics, intervals)
+    if task in SHORTHAND_TASKS:
+        shorthand = evaluate_shorthand(
+            model, scope=SHORTHAND_TASKS[task], name=name, batch_size=batch_size, expand=expand
+        )
+        return TaskResult(label, name, "exact@1", shorthand.flat_metrics(), shorthand.flat_intervals())
     if task.startswith("triplets:"):
         data = load_splits(task.split(":", 1)[1])
         split = next(data[s] for s in ("test", "validation", "eval", "train") if s in data)
@@ -115,6 +125,7 @@ def evaluate_tasks(
     *,
     batch_size: int = 64,
     latency: bool = True,
+    expand: bool = False,
 ) -> list[TaskResult]:
     """Every model on every task, with each model's single-query latency when ``latency``.
 
@@ -122,9 +133,13 @@ def evaluate_tasks(
         models: ``(name, model)`` pairs (a SentenceTransformer or a retriever), or names that
             [load_retriever][cardio_st.retrieval.named.load_retriever] loads (``bm25``, ``tfidf``, a model
             alias, folder or Hub id): every name is checked before anything loads.
-        tasks: ``icd10``, ``icd10-all``, ``triplets:DIR``, ``labels:DIR`` or ``mteb:NAME``.
+        tasks: ``icd10``, ``icd10-all``, ``shorthand`` (the clinical-shorthand test side: overall, then
+            ``abbreviation:``, ``lay:`` and ``terse:`` metrics), ``triplets:DIR``, ``labels:DIR`` or
+            ``mteb:NAME``.
         batch_size: Encoding batch size.
         latency: Measure each encoder's single-query latency.
+        expand: Expand abbreviations in the ``icd10`` and ``shorthand`` queries first, as ``cardio-st
+            search`` does (those tasks are then reported as ``"icd10 (expanded)"``, ...).
 
     Example:
         ```python
@@ -137,7 +152,7 @@ def evaluate_tasks(
         if isinstance(model, str):
             resolve_retriever(model)
     for task in tasks:  # fail on a bad task name before any model runs
-        if not (task in ICD10_TASKS or task.startswith(_PREFIXES)):
+        if not (task in ICD10_TASKS or task in SHORTHAND_TASKS or task.startswith(_PREFIXES)):
             raise CardioSTError(_UNKNOWN_TASK.format(task=task))
     models = [(model, load_retriever(model)) if isinstance(model, str) else model for model in models]
     results = []
@@ -146,7 +161,7 @@ def evaluate_tasks(
         if latency and isinstance(model, Encoder):
             milliseconds = query_latency_ms(model, ["heart attack with ST elevation", "afib", "angina NOS"])
         for task in tasks:
-            result = _run(model, name, task, batch_size)
+            result = _run(model, name, task, batch_size, expand)
             result.query_ms = milliseconds
             results.append(result)
     return results

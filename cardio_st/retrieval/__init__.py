@@ -12,6 +12,8 @@
   records about its encoders.
 - [queries][cardio_st.retrieval.queries]: query checks and the search over an index that documents and
   icd10 share.
+- [expansion][cardio_st.retrieval.expansion]: abbreviations replaced by their readings before a query
+  is embedded ("afib" -> "atrial fibrillation"), ambiguous ones read as the scope reads them.
 - [icd10][cardio_st.retrieval.icd10]: ICD-10-CM semantic search (``cardio-st search``).
 
 Names are imported on first use, so importing this package costs nothing until one is used.
@@ -21,12 +23,25 @@ from cardio_st.utils.lazy import attach
 
 __getattr__, __dir__, __all__ = attach(
     __name__,
-    ["base", "documents", "encoders", "exact", "fusion", "icd10", "index", "lexical", "named", "queries"],
+    [
+        "base",
+        "documents",
+        "encoders",
+        "exact",
+        "expansion",
+        "fusion",
+        "icd10",
+        "index",
+        "lexical",
+        "named",
+        "queries",
+    ],
     {
         "BM25Retriever": "lexical",
         "EmbeddingIndex": "index",
         "Encoder": "base",
         "Hit": "base",
+        "QueryExpander": "expansion",
         "HybridRetriever": "fusion",
         "ICD10Search": "icd10",
         "IndexSearch": "documents",

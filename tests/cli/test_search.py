@@ -56,6 +56,42 @@ def test_search_hybrid_json_and_table(tiny_qwen3_path):
     assert "fused score" in table.stdout
 
 
+def test_search_json_shows_expansion_billable_category_and_matched_term(tiny_qwen3_path, tmp_path):
+    result = runner.invoke(
+        app, ["search", "afib w/ RVR", "-m", str(tiny_qwen3_path), "-k", "2", "--json", "--explain"]
+    )
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == 2
+    for record in records:
+        assert record["query"] == "afib w/ RVR"
+        assert record["searched"] == "atrial fibrillation with rapid ventricular response"
+        assert [e["abbreviation"] for e in record["expansions"]] == ["afib", "w/", "RVR"]
+        assert record["expansions"][0]["reading"] == "atrial fibrillation"
+        assert record["billable"] is True and record["category"] == record["code"][:3]
+        assert record["category_title"] and record["matched"]
+    # --no-expand searches the query as typed; a user lexicon overrides the default
+    plain = runner.invoke(
+        app, ["search", "afib", "-m", str(tiny_qwen3_path), "-k", "1", "--json", "--no-expand"]
+    )
+    record = json.loads(plain.stdout.splitlines()[0])
+    assert record["searched"] == "afib" and record["expansions"] == [] and "matched" not in record
+    lexicon = tmp_path / "ward.tsv"
+    lexicon.write_text("afib\tatrial flutter\n", encoding="utf-8")
+    mine = runner.invoke(
+        app, ["search", "afib", "-m", str(tiny_qwen3_path), "-k", "1", "--json", "--lexicon", str(lexicon)]
+    )
+    assert mine.exit_code == 0, mine.output
+    assert json.loads(mine.stdout.splitlines()[0])["searched"] == "atrial flutter"
+
+
+def test_search_table_shows_what_was_expanded(tiny_qwen3_path):
+    result = runner.invoke(app, ["search", "CHF", "-m", str(tiny_qwen3_path), "-k", "2", "--explain"])
+    assert result.exit_code == 0, result.output
+    assert "expanded: CHF -> congestive heart failure" in result.stdout
+    assert "billable" in result.stdout and "category" in result.stdout and "matched term" in result.stdout
+
+
 def test_search_table_and_stdin_queries(tiny_qwen3_path):
     result = runner.invoke(
         app, ["search", "-", "-m", str(tiny_qwen3_path), "-k", "2"], input="angina\n\nstroke\n"
@@ -73,6 +109,11 @@ def test_search_table_and_stdin_queries(tiny_qwen3_path):
         (["search", "angina", "--scope", "23"], "unknown scope '23'"),
         (["search", "angina", "--model", "./no/such/model"], "not found: no such folder"),
         (["search", "angina", "--top-k", "0"], "--top-k must be at least 1"),
+        (["search", "afib", "--lexicon", "./no/such.json"], "no lexicon file at ./no/such.json"),
+        (
+            ["search", "afib", "--no-expand", "--lexicon", "x.json"],
+            "--lexicon does not apply with --no-expand",
+        ),
     ],
 )
 def test_bad_input_gets_one_line_naming_the_fix(args, message):

@@ -61,7 +61,8 @@ def test_report_files_agree_with_the_results(tiny_qwen3, triplets, tmp_path):
 
 def test_unknown_task_and_missing_matplotlib_are_clear_errors(tiny_qwen3, tmp_path, monkeypatch):
     with pytest.raises(
-        CardioSTError, match="unknown task 'icd11'.*icd10-all, triplets:DIR, labels:DIR or mteb:NAME"
+        CardioSTError,
+        match="unknown task 'icd11'.*icd10-all, shorthand, triplets:DIR, labels:DIR or mteb:NAME",
     ):
         evaluate_tasks([("tiny", tiny_qwen3)], ["icd11"])
     import builtins

@@ -7,6 +7,7 @@ import logging
 import pytest
 import torch
 
+from cardio_st.data.icd10 import load_codes
 from cardio_st.errors import CardioSTError
 from cardio_st.retrieval.icd10 import ICD10Search, validate_queries
 
@@ -93,3 +94,28 @@ def test_default_model_finds_anterior_stemi(minilm, tmp_path):
     hits = searcher.search("heart attack with ST elevation of the anterior wall", top_k=5)[0]
     assert any(hit.id.startswith("I21.0") for hit in hits), [h.id for h in hits]
     assert searcher.search("afib", top_k=1)[0][0].id == "I48.91"
+
+
+def test_lookup_shows_expansion_billable_category_and_matched_term(tiny_qwen3_path, tmp_path):
+    searcher = ICD10Search(str(tiny_qwen3_path), "cardio", cache_folder=tmp_path, show_progress=False)
+    answers = searcher.lookup(["afib", "Sinoatrial block"], top_k=3, explain=True)
+    assert answers[0].expansion.text == "atrial fibrillation"
+    assert answers[0].expansion.describe() == "afib -> atrial fibrillation"
+    assert not answers[1].expansion.expanded
+    codes = {code.code: code for code in load_codes("cardio")}
+    for answer in answers:
+        assert len(answer.hits) == 3
+        for hit in answer.hits:
+            code = codes[hit.code]
+            assert hit.billable and hit.category == code.category == hit.code[:3]
+            assert hit.category_title == codes[code.category].description
+            assert hit.matched in (code.description, *code.inclusion_terms)
+    # The same codes as search() of the expanded query; expansion off searches the query as typed
+    assert [h.code for h in answers[0].hits] == [
+        h.id for h in searcher.search("atrial fibrillation", top_k=3)[0]
+    ]
+    plain = ICD10Search(
+        str(tiny_qwen3_path), "cardio", cache_folder=tmp_path, show_progress=False, expand=False
+    )
+    assert plain.expander is None and plain.expand("afib")[0].text == "afib"
+    assert plain.lookup("afib", top_k=1)[0].hits[0].matched is None
