@@ -102,8 +102,8 @@ def search(
     With `--index INDEX` it searches an index built by `cardio-st index` instead, loading only the
     query encoder of the model the index records (for an asymmetric CARE model, the small one).
 
-    Abbreviations are expanded first (afib -> atrial fibrillation); the table's caption and the JSON's
-    "expansions" say what was replaced. `--no-expand` searches the query as typed.
+    Abbreviations are expanded first (afib -> atrial fibrillation); the line under the query and the
+    JSON's "expansions" say what was replaced. `--no-expand` searches the query as typed.
 
     A query longer than the model's maximum sequence length (256 word pieces for the default) is
     truncated to it; a note on stderr says so.
@@ -200,14 +200,15 @@ def _print_tables(
 ):
     """One table a query: rank, code (or id), description (or text), billable, category, score."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
     for expansion, hits in zip(expansions, rows):
         query = expansion.query
-        title = query if len(query) <= 80 else query[:77] + "..."
+        title = escape(query if len(query) <= 80 else query[:77] + "...")
         if expansion.expanded:
-            title += f"\n[dim]expanded: {expansion.describe()}[/dim]"
+            title += f"\n[dim]expanded: {escape(expansion.describe())}[/dim]"
         table = Table(title=title, title_justify="left")
         table.add_column("#", justify="right")
         table.add_column(labels[0])
@@ -220,11 +221,11 @@ def _print_tables(
             table.add_column("matched term")
         table.add_column("fused score" if hybrid else "score", justify="right")
         for rank, hit in enumerate(hits, start=1):
-            cells = [str(rank), str(hit[labels[0]]), str(hit[labels[1]])]
+            cells = [str(rank), escape(str(hit[labels[0]])), escape(str(hit[labels[1]]))]
             if icd10:
                 cells += ["yes" if hit["billable"] else "no", f"{hit['category']} {hit['category_title']}"]
             if explain:
-                cells.append(hit["matched"])
+                cells.append(escape(hit["matched"]))
             table.add_row(*cells, f"{hit['score']:.3f}")
         console.print(table)
 
