@@ -271,7 +271,7 @@ class ICD10Search(IndexQueries):
             ('afib -> atrial fibrillation', 'I48')
         """
         expansions = self.expand(queries)
-        results = self._search(queries, top_k, hybrid)
+        results = self._search(queries, top_k, hybrid, expansions)
         codes = {code.code: code for code in load_codes(self.scope)}
         answers = []
         for expansion, hits in zip(expansions, results):

@@ -130,11 +130,19 @@ class IndexQueries:
             self._hybrid = retriever.fit(index.texts, embeddings=index.embeddings)
         return self._hybrid
 
-    def _search(self, queries: str | Sequence[str], top_k: int, hybrid: bool) -> list[list[Hit]]:
+    def _search(
+        self,
+        queries: str | Sequence[str],
+        top_k: int,
+        hybrid: bool,
+        expansions: list[Expansion] | None = None,
+    ) -> list[list[Hit]]:
+        """Search the queries, or ``expansions`` of them a caller already made (``expand(queries)``)."""
         queries = validate_queries(queries)
         if top_k < 1:
             raise CardioSTError(f"top_k must be at least 1, got {top_k}")
-        queries = [expansion.text for expansion in self.expand(queries)]
+        expansions = expansions if expansions is not None else self.expand(queries)
+        queries = [expansion.text for expansion in expansions]
         warn_truncated(self.model, queries)
         index = self.index
         if hybrid:
