@@ -110,7 +110,12 @@ def main() -> None:
     parser.add_argument("--merge", default=None, help="Runs of an earlier invocation to include.")
     parser.add_argument("--out", default="benchmarks/results/shorthand.json")
     args = parser.parse_args()
-    runs = json.loads(Path(args.merge).read_text())["runs"] if args.merge else []
+    earlier = json.loads(Path(args.merge).read_text()) if args.merge else {"runs": [], "commands": []}
+    runs = earlier["runs"]
+    command = "python benchmarks/bench_shorthand.py " + " ".join(
+        f"--{k} {v}" for k, v in vars(args).items() if k != "out"
+    )
+    commands = [*earlier.get("commands", [earlier.get("command")] if "command" in earlier else []), command]
     for entry in args.systems.split(","):
         label, _, source = entry.rpartition("=")
         label = label or Path(source).name or source
@@ -152,7 +157,7 @@ def main() -> None:
     comparisons = []
     for pair in filter(None, args.pairs.split(",")):
         a, b = pair.split(":")
-        for data_set in args.sets.split(","):
+        for data_set in dict.fromkeys(r["set"] for r in runs):  # merged sets too
             key_a, key_b = f"{a}|{data_set}", f"{b}|{data_set}"
             if key_a in by_key and key_b in by_key:
                 difference = paired(by_key[key_a], by_key[key_b])
@@ -163,8 +168,7 @@ def main() -> None:
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}, sentence-transformers {sentence_transformers.__version__}",
         "icd10_release": data_release(),
-        "command": "python benchmarks/bench_shorthand.py "
-        + " ".join(f"--{k} {v}" for k, v in vars(args).items() if k != "out"),
+        "commands": commands,  # this invocation's last, after those of the merged runs
         "runs": runs,
         "comparisons": comparisons,
     }
