@@ -1,6 +1,7 @@
 """Train cardio-st's embedded default model, icd10-minilm, from scratch, and record what it measures.
 
-Run: python examples/07_train_default_model.py OUT_DIR [--seed 42] [--validation] [--install]
+Run: python examples/07_train_default_model.py OUT_DIR [--seed 42] [--validation [--validation-fraction 0.1]]
+         [--augment KINDS] [--install]
      (the test suite runs a 2-step smoke version: --max-steps 2 --scopes cardio)
 
 all-MiniLM-L6-v2 is fine-tuned with cardio-st's recipe (InfoNCE at temperature 0.05, symmetric,
@@ -69,6 +70,12 @@ parser.add_argument(
     "--validation", action="store_true", help="Hold out the validation categories and score them."
 )
 parser.add_argument(
+    "--validation-fraction",
+    type=float,
+    default=0.1,
+    help="With --validation, the share of train-side categories held back (0.3: the larger validation side).",
+)
+parser.add_argument(
     "--install", action="store_true", help="Copy the result into the package (the default model)."
 )
 parser.add_argument("--max-steps", type=int, default=-1, help="Stop early (smoke tests); -1 for the recipe.")
@@ -79,8 +86,11 @@ parser.add_argument(
 args = parser.parse_args()
 if args.augment is not None:
     RECIPE["augment"] = [kind for kind in args.augment.split(",") if kind]
-if args.install and (args.validation or args.max_steps != -1):
-    sys.exit("--install needs the full recipe on the whole training side: drop --validation and --max-steps")
+if args.install and (args.validation or args.max_steps != -1 or args.augment is not None):
+    sys.exit(
+        "--install needs the full recipe on the whole training side: drop --validation, --max-steps and "
+        "--augment (change RECIPE to ship another recipe)"
+    )
 
 # Augmented terms skip the shorthand benchmark's test categories, and in a validation run its validation
 # categories too, so that both parts measure what was learnt elsewhere.
@@ -90,7 +100,7 @@ if args.validation:
 data, counts = icd10_pairs(
     "all",
     notes=RECIPE["notes"],
-    validation_fraction=0.1 if args.validation else 0.0,
+    validation_fraction=args.validation_fraction if args.validation else 0.0,
     augment=RECIPE["augment"],
     augment_exclude=excluded,
 )
@@ -134,7 +144,9 @@ print(f"adapter: {size:.1f} MB, keeps at least {min(kept.values()):.3f} of each 
 side = "validation" if args.validation else "test"
 measured = {}
 for scope in args.scopes.split(","):
-    scored = evaluate_icd10(shipped, scope, side=side, batch_size=128)
+    scored = evaluate_icd10(
+        shipped, scope, side=side, validation_fraction=args.validation_fraction, batch_size=128
+    )
     measured[scope] = {"metrics": scored.metrics, "intervals": scored.intervals, "queries": len(scored.codes)}
     print(
         f"{side} {scope}: exact@1 {scored.metrics['exact@1']:.3f} {scored.intervals['exact@1']}", flush=True
@@ -163,7 +175,8 @@ record = {
     "machine": f"{platform.machine()}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}",
     "train_seconds": round(result.seconds),
     "command": "python examples/07_train_default_model.py OUT_DIR"
-    + (" --validation" if args.validation else ""),
+    + (f" --validation --validation-fraction {args.validation_fraction}" if args.validation else "")
+    + (f" --augment {','.join(RECIPE['augment'])}" if args.augment is not None else ""),
     ("validation" if args.validation else "held_out"): {scope: m["metrics"] for scope, m in measured.items()},
     "intervals": {scope: m["intervals"] for scope, m in measured.items()},
     "queries": {scope: m["queries"] for scope, m in measured.items()},

@@ -12,6 +12,9 @@ passes only train-side codes, so nothing of a held-out category is read.
   changing the code): "Hypertension (arterial) (benign) (essential)" is I10 as "Hypertension".
 - **abbreviations**: a reading of the lexicon replaced by its abbreviation: "Paroxysmal atrial
   fibrillation" -> "Paroxysmal afib".
+- **nos**: "NOS" (not otherwise specified) marks the term a code owns when nothing more is said, so the
+  term without it is that code's too: "Congestive heart failure NOS" (I50.9) -> "Congestive heart
+  failure", the reading of "CHF".
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ from collections.abc import Iterable, Iterator
 from cardio_st.data.abbreviations import Lexicon
 from cardio_st.data.icd10_codes import ICD10Code
 
-__all__ = ["abbreviation_terms", "default_terms", "modifier_terms"]
+__all__ = ["abbreviation_terms", "default_terms", "modifier_terms", "nos_terms"]
 
 _UNSPECIFIED_PREFIX = re.compile(r"^unspecified (?P<term>.+)$", re.IGNORECASE)
 _UNSPECIFIED_SUFFIX = re.compile(r"^(?P<term>.+?), unspecified(?: [a-z]+)?$")
 _PARENTHESES = re.compile(r"\s*\([^()]*\)")
+_NOS = re.compile(r",?\s*\bNOS\b")
 # Injuries, external causes and encounters code laterality, encounter and cause, not a condition's default.
 _SKIPPED_CHAPTERS = {"19", "20", "21"}
 _ENCOUNTER = re.compile(r"encounter|sequela", re.IGNORECASE)
@@ -74,6 +78,24 @@ def modifier_terms(codes: Iterable[ICD10Code]) -> Iterator[tuple[str, ICD10Code]
                 continue
             term = _PARENTHESES.sub("", text).strip(" ,")
             if len(term) >= 4 and term.casefold() != code.description.casefold():
+                yield _sentence_case(term), code
+
+
+def nos_terms(codes: Iterable[ICD10Code]) -> Iterator[tuple[str, ICD10Code]]:
+    """``(term without "NOS", code)`` for each alternative term that says NOS: "Congestive heart failure"
+    for I50.9's "Congestive heart failure NOS", "Persistent atrial fibrillation" for I48.19's
+    "Persistent atrial fibrillation, NOS". A term that is then another billable code's description is
+    left out (that code owns it)."""
+    codes = list(codes)
+    described = {code.description.casefold(): code.code for code in codes if code.billable}
+    for code in codes:
+        if code.chapter in _SKIPPED_CHAPTERS:
+            continue
+        for text in code.alternative_terms:
+            if not _NOS.search(text):
+                continue
+            term = re.sub(r"\s{2,}", " ", _NOS.sub("", text)).strip(" ,")
+            if len(term) >= 4 and described.get(term.casefold(), code.code) == code.code:
                 yield _sentence_case(term), code
 
 

@@ -125,7 +125,7 @@ def validation_categories(
 
 
 #: The kinds of augmented term of ``icd10_pairs(augment=...)``.
-AUGMENTATIONS = ("defaults", "modifiers", "abbreviations")
+AUGMENTATIONS = ("defaults", "modifiers", "abbreviations", "nos")
 
 
 def _augmented_terms(
@@ -140,6 +140,8 @@ def _augmented_terms(
         terms += [(term, code, "defaults") for term, code in augmentation.default_terms(kept)]
     if "modifiers" in augment:
         terms += [(term, code, "modifiers") for term, code in augmentation.modifier_terms(kept)]
+    if "nos" in augment:
+        terms += [(term, code, "nos") for term, code in augmentation.nos_terms(kept)]
     if "abbreviations" in augment:
         lexicon = load_lexicon()
         terms += [
@@ -191,8 +193,9 @@ def icd10_pairs(
         augment: Terms in the words clinicians type, made from the same train-side text
             ([cardio_st.data.augment][cardio_st.data.augment]): ``"defaults"`` (the unqualified term of
             an unspecified code: "Heart failure" -> I50.9), ``"modifiers"`` (terms without their
-            parenthesised nonessential modifiers) and ``"abbreviations"`` (a reading replaced by its
-            abbreviation from [load_lexicon][cardio_st.data.abbreviations.load_lexicon]).
+            parenthesised nonessential modifiers), ``"nos"`` (terms without "NOS": "Congestive heart
+            failure" -> I50.9) and ``"abbreviations"`` (a reading replaced by its abbreviation from
+            [load_lexicon][cardio_st.data.abbreviations.load_lexicon]).
         augment_exclude: Categories that get no augmented terms (their own terms stay), e.g. those of
             the clinical-shorthand benchmark's test part, so that it measures the convention learnt
             elsewhere rather than its own answers.

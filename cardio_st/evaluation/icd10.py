@@ -168,8 +168,6 @@ def evaluate_icd10(
     queries, corpus = evaluation["queries"], evaluation["corpus"]
     query_texts, codes = list(queries["query"]), list(queries["code"])
     corpus_codes, descriptions = list(corpus["code"]), list(corpus["description"])
-    if expand:
-        query_texts = [e.text for e in icd10_expander(scope, lexicon).expand_all(query_texts)]
     ranking = rank_descriptions(
         retriever_or_model,
         query_texts,
@@ -178,6 +176,7 @@ def evaluate_icd10(
         distance=distance,
         batch_size=batch_size,
         show_progress=show_progress,
+        expander=icd10_expander(scope, lexicon) if expand else None,
     )
     name, distance, seconds = ranking.name, ranking.distance, ranking.seconds
     retriever_or_model = ranking.model  # loaded, when a name was given

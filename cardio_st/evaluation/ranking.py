@@ -20,6 +20,8 @@ from cardio_st.retrieval.exact import topk
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from cardio_st.retrieval.expansion import QueryExpander
+
 __all__ = ["TOP_K", "Ranking", "rank_descriptions"]
 
 #: Codes retrieved per query.
@@ -36,6 +38,7 @@ class Ranking:
         distance: ``"cosine"`` or ``"euclidean"`` for a model; the retriever's own similarity otherwise.
         seconds: Wall-clock time of fitting or encoding, and searching.
         model: The model or retriever that ranked (loaded, when a name was given).
+        searched: What each query was searched as (after expansion, when an expander was given).
     """
 
     indices: np.ndarray
@@ -43,6 +46,7 @@ class Ranking:
     distance: str
     seconds: float
     model: Any
+    searched: list[str]
 
 
 def _encode(model: SentenceTransformer, texts: list[str], document: bool, batch_size: int, progress: bool):
@@ -93,6 +97,7 @@ def rank_descriptions(
     distance: str = "cosine",
     batch_size: int = 64,
     show_progress: bool = False,
+    expander: QueryExpander | None = None,
 ) -> Ranking:
     """The top-10 ``descriptions`` rows of every query.
 
@@ -110,6 +115,8 @@ def rank_descriptions(
         distance: ``"cosine"`` or ``"euclidean"`` (models only).
         batch_size: Encoding batch size.
         show_progress: Progress bars while encoding.
+        expander: Replaces abbreviations in the queries before they are searched
+            ([QueryExpander][cardio_st.retrieval.expansion.QueryExpander]); ``None`` searches them as given.
 
     Raises:
         CardioSTError: for an unknown distance, euclidean with a lexical retriever, or something that
@@ -120,6 +127,8 @@ def rank_descriptions(
     if isinstance(retriever_or_model, (str, os.PathLike)):
         name = name or os.fspath(retriever_or_model)
         retriever_or_model, _ = load_model(retriever_or_model)
+    if expander is not None:
+        queries = [expansion.text for expansion in expander.expand_all(queries)]
     start = time.perf_counter()
     if isinstance(retriever_or_model, Encoder):
         name = name or model_name(retriever_or_model)
@@ -142,4 +151,4 @@ def rank_descriptions(
             f"cannot evaluate a {type(retriever_or_model).__name__}: pass a SentenceTransformer, a model "
             "name or folder, or a retriever with fit(corpus) and topk(queries, k)"
         )
-    return Ranking(indices, name, distance, time.perf_counter() - start, retriever_or_model)
+    return Ranking(indices, name, distance, time.perf_counter() - start, retriever_or_model, queries)

@@ -167,17 +167,15 @@ def evaluate_shorthand(
             "ICD-10-CM release: the shorthand items need the release they were written for",
             exit_code=1,
         )
-    searched = [item.query for item in items]
-    if expand:
-        searched = [e.text for e in icd10_expander(scope, lexicon).expand_all(searched)]
     ranking = rank_descriptions(
         retriever_or_model,
-        searched,
+        [item.query for item in items],
         descriptions,
         name=name,
         distance=distance,
         batch_size=batch_size,
         show_progress=show_progress,
+        expander=icd10_expander(scope, lexicon) if expand else None,
     )
     retrieved = [[corpus_codes[int(i)] for i in row] for row in ranking.indices]
     codes = [list(item.codes) for item in items]
@@ -221,5 +219,5 @@ def evaluate_shorthand(
         bootstrap=bootstrap,
         seed=seed,
         expanded=expand,
-        searched=searched,
+        searched=ranking.searched,
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cardio_st.data.abbreviations import Lexicon
-from cardio_st.data.augment import abbreviation_terms, default_terms, modifier_terms
+from cardio_st.data.augment import abbreviation_terms, default_terms, modifier_terms, nos_terms
 from cardio_st.data.icd10 import icd10_pairs, load_codes
 from cardio_st.data.icd10_codes import ICD10Code, is_held_out
 from cardio_st.errors import CardioSTError
@@ -43,6 +43,28 @@ def test_modifier_terms_drop_parenthesised_words():
     assert [term for term, _ in modifier_terms(codes)] == ["Essential hypertension", "Hypertension"]
 
 
+def test_nos_terms_drop_not_otherwise_specified():
+    codes = [
+        _code(
+            "I50.9", "Heart failure, unspecified", terms=("Congestive heart failure NOS", "Cardiac failure")
+        ),
+        _code(
+            "I48.19", "Other persistent atrial fibrillation", terms=("Persistent atrial fibrillation, NOS",)
+        ),
+        _code("I48.11", "Longstanding persistent atrial fibrillation"),
+        _code(
+            "I20.9",
+            "Angina pectoris, unspecified",
+            terms=("Longstanding persistent atrial fibrillation NOS",),
+        ),
+    ]
+    # The last term, once without NOS, is I48.11's own description: left to I48.11.
+    assert [(term, code.code) for term, code in nos_terms(codes)] == [
+        ("Congestive heart failure", "I50.9"),
+        ("Persistent atrial fibrillation", "I48.19"),
+    ]
+
+
 def test_abbreviation_terms_replace_the_longest_reading():
     lexicon = Lexicon(
         {"AF": ("atrial fibrillation",), "PAF": ("paroxysmal atrial fibrillation",), "X": ("x y",)}
@@ -59,10 +81,10 @@ def test_augmented_pairs_come_from_the_train_side_and_skip_excluded_categories()
     data, counts = icd10_pairs(
         "cardio",
         validation_fraction=0.0,
-        augment=("defaults", "modifiers", "abbreviations"),
+        augment=("defaults", "modifiers", "abbreviations", "nos"),
         augment_exclude={"I50"},
     )
-    assert {"defaults", "modifiers", "abbreviations"} <= set(counts)
+    assert {"defaults", "modifiers", "abbreviations", "nos"} <= set(counts)
     assert len(data["train"]) > len(plain["train"])
     descriptions = {code.description: code for code in load_codes("cardio")}
     added = [row for row in data["train"] if row not in list(plain["train"])]
