@@ -3,13 +3,14 @@ clinical-shorthand test part (overall and by kind), the held-out circulatory ICD
 held-out all-chapters set, with bootstrap 95% intervals and paired-bootstrap differences.
 
 Run:  python benchmarks/bench_shorthand.py --systems bm25,tfidf,minilm,MPNET_DIR,today=DIR,default \
-          [--side test|validation] [--sets shorthand,cardio,all] [--pairs A:B,...] [--merge FILE.json] \
-          [--out FILE.json]
+          [--side test|validation [--validation-fraction 0.1]] [--sets shorthand,cardio,all] \
+          [--pairs A:B,...] [--merge FILE.json] [--out FILE.json]
 
 A system is anything ``cardio-st evaluate --model`` accepts (an alias, a folder, tfidf, bm25), optionally
 named ``label=SYSTEM``. A model embeds each corpus once: the runs with and without expansion share its
 document embeddings. ``--side validation`` scores the validation parts instead (for choices; the
-ICD-10-CM sets are then the train-side validation categories). ``--merge`` adds the runs of an earlier
+ICD-10-CM sets are then the train-side validation categories, ``--validation-fraction`` of them, as
+the models were trained with: 0.3 for ``examples/07_train_default_model.py --validation-fraction 0.3``). ``--merge`` adds the runs of an earlier
 invocation (same script, same release) to the output and to the ``--pairs`` comparisons: accuracy does
 not depend on the machine's load, so systems can be scored in two invocations and compared as one run.
 Benchmarks only: no test depends on it.
@@ -53,11 +54,19 @@ class SharedDocuments:
         return self._documents[key]
 
 
-def _run(system, label: str, data_set: str, side: str, expand: bool):
+def _run(system, label: str, data_set: str, side: str, expand: bool, validation_fraction: float):
     if data_set == "shorthand":
         return evaluate_shorthand(system, side=side, name=label, expand=expand, batch_size=128)
     scope = "cardio" if data_set == "cardio" else "all"
-    return evaluate_icd10(system, scope, side=side, name=label, expand=expand, batch_size=128)
+    return evaluate_icd10(
+        system,
+        scope,
+        side=side,
+        validation_fraction=validation_fraction,
+        name=label,
+        expand=expand,
+        batch_size=128,
+    )
 
 
 def paired(row_a: dict, row_b: dict, resamples: int = 1000, seed: int = 0) -> dict[str, float]:
@@ -106,6 +115,12 @@ def main() -> None:
     parser.add_argument("--systems", default="bm25,tfidf,minilm,default")
     parser.add_argument("--side", default="test", choices=("test", "validation"))
     parser.add_argument("--sets", default="shorthand,cardio,all")
+    parser.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.1,
+        help="With --side validation, the share of train-side categories the models were trained without.",
+    )
     parser.add_argument("--pairs", default="", help="Comma-separated A:B label pairs to compare (B - A).")
     parser.add_argument("--merge", default=None, help="Runs of an earlier invocation to include.")
     parser.add_argument("--out", default="benchmarks/results/shorthand.json")
@@ -125,7 +140,7 @@ def main() -> None:
         for data_set in args.sets.split(","):
             for expand in (False, True):
                 start = time.perf_counter()
-                result = _run(system, label, data_set, args.side, expand)
+                result = _run(system, label, data_set, args.side, expand, args.validation_fraction)
                 key = f"{label}{'+expansion' if expand else ''}|{data_set}"
                 by_kind = getattr(result, "by_kind", {})
                 row = {
@@ -134,6 +149,7 @@ def main() -> None:
                     "expansion": expand,
                     "set": data_set,
                     "side": args.side,
+                    "validation_fraction": args.validation_fraction if args.side == "validation" else None,
                     "queries": len(result.codes),
                     "metrics": result.metrics,
                     "intervals": {m: list(i) for m, i in result.intervals.items()},
