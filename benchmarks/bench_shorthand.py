@@ -10,9 +10,10 @@ A system is anything ``cardio-st evaluate --model`` accepts (an alias, a folder,
 named ``label=SYSTEM``. A model embeds each corpus once: the runs with and without expansion share its
 document embeddings. ``--side validation`` scores the validation parts instead (for choices; the
 ICD-10-CM sets are then the train-side validation categories, ``--validation-fraction`` of them, as
-the models were trained with: 0.3 for ``examples/07_train_default_model.py --validation-fraction 0.3``). ``--merge`` adds the runs of an earlier
-invocation (same script, same release) to the output and to the ``--pairs`` comparisons: accuracy does
-not depend on the machine's load, so systems can be scored in two invocations and compared as one run.
+the models were trained with: 0.3 for ``examples/07_train_default_model.py --validation-fraction 0.3``).
+``--merge`` adds the runs of an earlier invocation (same script, same release) to the output and to the
+``--pairs`` comparisons: accuracy does not depend on the machine's load, so systems can be scored in two
+invocations and compared as one run.
 Benchmarks only: no test depends on it.
 """
 
