@@ -131,7 +131,8 @@ def main() -> None:
     command = "python benchmarks/bench_shorthand.py " + " ".join(
         f"--{k} {v}" for k, v in vars(args).items() if k != "out"
     )
-    commands = [*earlier.get("commands", [earlier.get("command")] if "command" in earlier else []), command]
+    # Files written before "commands" existed hold one "command".
+    commands = [*earlier.get("commands", [earlier["command"]] if "command" in earlier else []), command]
     for entry in args.systems.split(","):
         label, _, source = entry.rpartition("=")
         label = label or Path(source).name or source

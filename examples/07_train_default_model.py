@@ -22,6 +22,7 @@ import argparse
 import copy
 import json
 import platform
+import shlex
 import shutil
 import sys
 import time
@@ -176,7 +177,7 @@ record = {
     "train_seconds": round(result.seconds),
     "command": "python examples/07_train_default_model.py OUT_DIR"
     + (f" --validation --validation-fraction {args.validation_fraction}" if args.validation else "")
-    + (f" --augment {','.join(RECIPE['augment'])}" if args.augment is not None else ""),
+    + (f" --augment {shlex.quote(','.join(RECIPE['augment']))}" if args.augment is not None else ""),
     ("validation" if args.validation else "held_out"): {scope: m["metrics"] for scope, m in measured.items()},
     "intervals": {scope: m["intervals"] for scope, m in measured.items()},
     "queries": {scope: m["queries"] for scope, m in measured.items()},

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from cardio_st.data.abbreviations import Lexicon
 from cardio_st.data.icd10_codes import ICD10Code
@@ -41,6 +41,12 @@ def _sentence_case(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _owned_by_another(codes: list[ICD10Code]) -> Callable[[str, ICD10Code], bool]:
+    """``owned(term, code)``: whether ``term`` is another billable code's description (that code owns it)."""
+    described = {code.description.casefold(): code.code for code in codes if code.billable}
+    return lambda term, code: described.get(term.casefold(), code.code) != code.code
+
+
 def default_terms(codes: Iterable[ICD10Code]) -> Iterator[tuple[str, ICD10Code]]:
     """``(unqualified term, code)`` for each billable "Unspecified X" / "X, unspecified" code: "Heart
     failure" for I50.9. A term that is itself another billable code's description is left out (that
@@ -48,7 +54,7 @@ def default_terms(codes: Iterable[ICD10Code]) -> Iterator[tuple[str, ICD10Code]]
     for), as are injury, external-cause and encounter codes, and descriptions with several
     "unspecified"."""
     codes = list(codes)
-    described = {code.description.casefold(): code.code for code in codes if code.billable}
+    owned = _owned_by_another(codes)
     for code in codes:
         text = code.description
         if (
@@ -62,7 +68,7 @@ def default_terms(codes: Iterable[ICD10Code]) -> Iterator[tuple[str, ICD10Code]]
         if match is None:
             continue
         term = _sentence_case(match.group("term").strip())
-        if len(term) < 4 or described.get(term.casefold(), code.code) != code.code:
+        if len(term) < 4 or owned(term, code):
             continue
         yield term, code
 
@@ -87,7 +93,7 @@ def nos_terms(codes: Iterable[ICD10Code]) -> Iterator[tuple[str, ICD10Code]]:
     "Persistent atrial fibrillation, NOS". A term that is then another billable code's description is
     left out (that code owns it)."""
     codes = list(codes)
-    described = {code.description.casefold(): code.code for code in codes if code.billable}
+    owned = _owned_by_another(codes)
     for code in codes:
         if code.chapter in _SKIPPED_CHAPTERS:
             continue
@@ -95,7 +101,7 @@ def nos_terms(codes: Iterable[ICD10Code]) -> Iterator[tuple[str, ICD10Code]]:
             if not _NOS.search(text):
                 continue
             term = re.sub(r"\s{2,}", " ", _NOS.sub("", text)).strip(" ,")
-            if len(term) >= 4 and described.get(term.casefold(), code.code) == code.code:
+            if len(term) >= 4 and not owned(term, code):
                 yield _sentence_case(term), code
 
 
