@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from sentence_transformers.base.modules import Transformer
 
 __all__ = [
+    "average_weights",
     "extract_lora",
     "lora_transformer",
     "merge_lora",
@@ -322,3 +323,54 @@ def extract_lora(
     config.save_pretrained(str(out))
     save_file(state, str(out / "adapter_model.safetensors"), metadata={"format": "pt"})
     return kept
+
+
+def average_weights(models: Sequence[SentenceTransformer], weights: Sequence[float]) -> SentenceTransformer:
+    """A model whose every floating-point weight is the weighted mean of ``models``' (a model soup).
+
+    Models fine-tuned from one base on overlapping data stay in one basin, so their weighted mean
+    often keeps what each learnt (Wortsman et al., 2022, "Model soups"); cardio-st's default model
+    mixes a run trained on everyday-language terms with one trained without them this way. Use it
+    on merged models (no adapter): [merge_lora][cardio_st.modules.lora_transformer.merge_lora] first,
+    then [extract_lora][cardio_st.modules.lora_transformer.extract_lora] to ship the mean as an
+    adapter. Integer buffers (e.g. position ids) are taken from the first model.
+
+    Args:
+        models: Two or more models of one architecture (same weight names and shapes).
+        weights: One non-negative weight per model, summing to 1.
+
+    Returns:
+        A new model (a deep copy of the first, with the mean weights); the inputs are unchanged.
+
+    Raises:
+        CardioSTError: if the weights do not match the models in number, are negative or do not sum
+            to 1, or the models' weights differ in names or shapes.
+    """
+    import copy
+
+    if len(models) < 2 or len(weights) != len(models):
+        raise CardioSTError(
+            f"average_weights needs two or more models and one weight per model, got {len(models)} "
+            f"models and {len(weights)} weights"
+        )
+    if any(weight < 0 for weight in weights) or abs(sum(weights) - 1.0) > 1e-6:
+        raise CardioSTError(f"weights must be non-negative and sum to 1, got {list(weights)}")
+    states = [model.state_dict() for model in models]
+    first = states[0]
+    for index, state in enumerate(states[1:], start=1):
+        if state.keys() != first.keys() or any(state[key].shape != first[key].shape for key in first):
+            raise CardioSTError(
+                f"models[{index}] does not have models[0]'s weights (names or shapes differ): average "
+                "models fine-tuned from one base, with any LoRA adapter merged first (merge_lora)"
+            )
+    mean = {
+        key: (
+            sum(weight * state[key].double() for weight, state in zip(weights, states)).to(value.dtype)
+            if value.is_floating_point()
+            else value.clone()
+        )
+        for key, value in first.items()
+    }
+    soup = copy.deepcopy(models[0])
+    soup.load_state_dict(mean)
+    return soup

@@ -13,7 +13,7 @@ from sentence_transformers.base.modules import Normalize
 from sentence_transformers.sentence_transformer.modules import Pooling
 
 from cardio_st.errors import CardioSTError
-from cardio_st.modules import eos_pooling, extract_lora, lora_transformer, merge_lora
+from cardio_st.modules import average_weights, eos_pooling, extract_lora, lora_transformer, merge_lora
 from cardio_st.utils.hub import base_model_hub_id
 
 TEXTS = ["atrial fibrillation", "heart failure with reduced ejection fraction", "angina"]
@@ -242,3 +242,38 @@ def test_extract_lora_is_exact_for_a_low_rank_change_and_truncates_a_full_one(mi
 
     with pytest.raises(CardioSTError, match="nothing to extract"):
         extract_lora(base, base, tmp_path / "none", base_model_id="org/base")
+
+
+def test_average_weights_is_the_weighted_mean_and_refuses_what_is_not_one_architecture(minilm, tiny_qwen3):
+    import copy
+
+    # Given the base and a copy whose every floating weight moved by +1
+    moved = copy.deepcopy(minilm)
+    with torch.no_grad():
+        for parameter in moved.parameters():
+            parameter.add_(1.0)
+    # When they are averaged 3:1
+    soup = average_weights([minilm, moved], [0.75, 0.25])
+    # Then each weight is the weighted mean, integer buffers are the first model's, the inputs unchanged
+    for (name, value), base_value, moved_value in zip(
+        soup.state_dict().items(), minilm.state_dict().values(), moved.state_dict().values()
+    ):
+        if value.is_floating_point():
+            expected = base_value + (0.25 if name in dict(minilm.named_parameters()) else 0.0)
+            torch.testing.assert_close(value, expected, msg=name)
+            torch.testing.assert_close(
+                moved_value, expected + (0.75 if name in dict(minilm.named_parameters()) else 0.0)
+            )
+        else:
+            assert torch.equal(value, base_value)
+    # And the soup of two identical models is the model
+    np.testing.assert_allclose(
+        average_weights([minilm, minilm], [0.5, 0.5]).encode(TEXTS), minilm.encode(TEXTS), atol=1e-6
+    )
+
+    with pytest.raises(CardioSTError, match="sum to 1"):
+        average_weights([minilm, moved], [0.5, 0.6])
+    with pytest.raises(CardioSTError, match="one weight per model"):
+        average_weights([minilm, moved], [1.0])
+    with pytest.raises(CardioSTError, match="merge_lora"):
+        average_weights([minilm, tiny_qwen3], [0.5, 0.5])
