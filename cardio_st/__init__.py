@@ -8,9 +8,26 @@ way each may import, are drawn in ``docs/design.md``.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from cardio_st.utils.lazy import attach
+
+
+class _NoKernelsHintAtImport(logging.Filter):
+    """Drop bitsandbytes' import-time hint that its optional ``kernels`` package is missing.
+
+    peft imports bitsandbytes whenever it is installed, so every use of sentence-transformers printed
+    "Failed to load CPU gemm_4bit_forward from kernels-community", although nothing was quantized.
+    The hint matters only for 4-bit models on a CPU, and cardio-st gives it there
+    (cardio_st.modules.lora_transformer). Installed before sentence-transformers is imported.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Failed to load CPU gemm_4bit_forward")
+
+
+logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_NoKernelsHintAtImport())
 
 __version__ = "0.1.0"
 

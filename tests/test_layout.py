@@ -98,3 +98,12 @@ def test_internal_imports_inside_functions_say_why():
 def test_import_layers_point_down():
     result = subprocess.run(["lint-imports"], capture_output=True, text=True, cwd=PACKAGE.parent)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_sentence_transformers_under_cardio_st_prints_no_bitsandbytes_import_hint():
+    # Given a fresh interpreter where cardio-st is imported first (as the CLI does), When
+    # sentence-transformers is imported (peft imports bitsandbytes with it), Then bitsandbytes' hint about
+    # its optional CPU kernel package, meaningless when nothing is quantized, is not printed.
+    code = "import cardio_st\nimport sentence_transformers\nimport bitsandbytes"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "gemm_4bit_forward" not in run.stderr + run.stdout

@@ -123,7 +123,9 @@ def prepare(
 @friendly
 def prepare_icd10(
     out: Annotated[str, typer.Option(help="Output folder: pairs (train, validation), eval/, summary.json.")],
-    scope: Annotated[str, typer.Option(help="'all', 'cardio', or a chapter number or range.")] = "all",
+    scope: Annotated[
+        str, typer.Option(help="all, cardio, a chapter (10, J00-J99), chapters (9-10), categories (I20-I25).")
+    ] = "all",
     negatives: Annotated[
         bool, typer.Option(help="Add a negative column: a sibling code's description, same category.")
     ] = True,

@@ -43,7 +43,8 @@ def search(
         typer.Option(
             "--scope",
             "-s",
-            help="cardio (I00-I99), all (~75k codes), or a chapter number or range (see `chapters`).",
+            help="cardio (I00-I99), all (~75k codes), a chapter (10, J00-J99), chapters (9-10), "
+            "categories (I20-I25), or a comma list of these (see `chapters`).",
             show_default="cardio",
         ),
     ] = None,
@@ -294,14 +295,17 @@ def index_command(
 
 @friendly
 def chapters() -> None:
-    """List the ICD-10-CM chapters: the values `search --scope` accepts."""
+    """List the ICD-10-CM chapters: the values `search --scope` accepts (also 9-10, I20-I25, comma lists)."""
     from rich.console import Console
     from rich.table import Table
 
     from cardio_st.data.icd10 import CIRCULATORY_CHAPTER
     from cardio_st.data.icd10 import chapters as list_chapters
 
-    table = Table(title="ICD-10-CM chapters (--scope NUMBER or RANGE; 'cardio' = 9, 'all' = every chapter)")
+    table = Table(
+        title="ICD-10-CM chapters (--scope NUMBER or RANGE, chapters 9-10, categories I20-I25, or a comma "
+        "list; 'cardio' = 9, 'all' = every chapter)"
+    )
     table.add_column("number", justify="right")
     table.add_column("range")
     table.add_column("title")

@@ -23,9 +23,11 @@ from cardio_st.data.icd10_codes import (
     category_of,
     chapters,
     data_release,
+    in_scope,
     is_held_out,
     load_codes,
     resolve_scope,
+    scope_title,
     split_of,
 )
 from cardio_st.errors import CardioSTError
@@ -46,9 +48,11 @@ __all__ = [
     "category_of",
     "chapters",
     "data_release",
+    "in_scope",
     "is_held_out",
     "load_codes",
     "resolve_scope",
+    "scope_title",
     "split_of",
 ]
 

@@ -28,7 +28,9 @@ __all__ = [
     "data_release",
     "is_held_out",
     "load_codes",
+    "in_scope",
     "resolve_scope",
+    "scope_title",
     "split_of",
 ]
 
@@ -37,7 +39,11 @@ CIRCULATORY_CHAPTER = "9"
 
 _SCOPE_ALIASES = {"cardio": CIRCULATORY_CHAPTER, "circulatory": CIRCULATORY_CHAPTER, "all": "all"}
 _CHAPTER_RE = re.compile(r"<chapter>\s*<name>(\d+)</name>\s*<desc>([^<]*)</desc>")
-_RANGE_RE = re.compile(r"\(([A-Z]\d\d)-([A-Z]\d\d)\)\s*$")
+# Chapter ranges end in a category, and some categories end in a letter: "(O00-O9A)", "(Q00-QA0)".
+_RANGE_RE = re.compile(r"\(([A-Z][0-9A-Z]{2})-([A-Z][0-9A-Z]{2})\)\s*$")
+_CATEGORY_NAME_RE = re.compile(r"<name>([A-Z][0-9A-Z]{2})</name>")
+_CATEGORY_RANGE_RE = re.compile(r"([A-Z][0-9A-Z]{2})(?:\s*-\s*([A-Z][0-9A-Z]{2}))?")
+_CHAPTER_RANGE_RE = re.compile(r"(\d+)\s*-\s*(\d+)")
 
 
 def category_of(code: str) -> str:
@@ -170,27 +176,98 @@ def chapters() -> tuple[Chapter, ...]:
     return tuple(found)
 
 
+@lru_cache(maxsize=1)
+def _category_names() -> frozenset[str]:
+    """Every 3-character category of the installed release, by the same light scan as chapters()."""
+    return frozenset(_CATEGORY_NAME_RE.findall(_tabular_xml_path().read_text("utf-8")))
+
+
 def _scope_help() -> str:
     ranges = ", ".join(f"{c.number}={c.code_range}" for c in chapters())
-    return f"use cardio (the circulatory chapter I00-I99), all, or a chapter number or range ({ranges})"
+    return (
+        "use cardio (the circulatory chapter I00-I99), all, a chapter number or its range, a range of "
+        f"chapters (9-10), a category or range of categories (I20-I25), or a comma list of these ({ranges})"
+    )
+
+
+def _scope_part(part: str, scope: str) -> list[str]:
+    """The canonical pieces of one comma-separated part of a scope: chapter numbers or category ranges."""
+    key = part.strip().lower()
+    if key in _SCOPE_ALIASES:
+        return [_SCOPE_ALIASES[key]]
+    for chapter in chapters():
+        if key in (chapter.number, chapter.code_range.lower()):
+            return [chapter.number]
+    numbers = [c.number for c in chapters()]
+    if match := _CHAPTER_RANGE_RE.fullmatch(key):
+        first, last = match.groups()
+        if first in numbers and last in numbers and int(first) <= int(last):
+            return [str(n) for n in range(int(first), int(last) + 1)]
+    elif match := _CATEGORY_RANGE_RE.fullmatch(key.upper()):
+        first, last = match.group(1), match.group(2) or match.group(1)
+        known = _category_names()
+        if first in known and last in known and first <= last:
+            return [first if first == last else f"{first}-{last}"]
+    where = "" if part.strip() == scope.strip() else f" (at {part.strip()!r})"
+    raise CardioSTError(f"unknown scope {scope!r}{where}: {_scope_help()}")
 
 
 def resolve_scope(scope: str) -> str:
-    """Normalise a scope to ``"all"`` or a chapter number.
+    """Normalise a scope to ``"all"``, a chapter number, or a comma list of chapters and categories.
 
     Accepts ``"cardio"`` (chapter 9, the default), ``"all"``, a chapter number (``"9"``) or its code
-    range (``"I00-I99"``), in any letter case.
+    range (``"I00-I99"``), a range of chapters (``"9-10"``), a category or a range of categories
+    (``"I21"``, ``"I20-I25"``, a block or any span of the tabular list), and comma lists of these
+    (``"9,J00-J99"``), in any letter case. A single chapter comes back as its number (``"9"``); anything
+    else as its pieces, chapters first, in order and without repeats (``"9,10"``, ``"I20-I25"``).
 
     Raises:
-        CardioSTError: for anything else, listing the valid values.
+        CardioSTError: for anything else, naming the part that is wrong and listing the valid values.
     """
-    key = str(scope).strip().lower()
-    if key in _SCOPE_ALIASES:
-        return _SCOPE_ALIASES[key]
-    for chapter in chapters():
-        if key in (chapter.number, chapter.code_range.lower()):
-            return chapter.number
-    raise CardioSTError(f"unknown scope {scope!r}: {_scope_help()}")
+    pieces: list[str] = []
+    for part in str(scope).split(","):
+        for piece in _scope_part(part, str(scope)):
+            if piece == "all":
+                return "all"
+            if piece not in pieces:
+                pieces.append(piece)
+    chapters_first = sorted((p for p in pieces if p.isdigit()), key=int) + sorted(
+        p for p in pieces if not p.isdigit()
+    )
+    return ",".join(chapters_first)
+
+
+def scope_title(scope: str) -> str:
+    """A scope in words: ``"all chapters"``, a chapter's title, or its chapters and categories."""
+    resolved = resolve_scope(scope)
+    if resolved == "all":
+        return "all chapters"
+    by_number = {c.number: c for c in chapters()}
+    if resolved in by_number:
+        return by_number[resolved].title
+    words = []
+    for piece in resolved.split(","):
+        if piece.isdigit():
+            words.append(f"chapter {piece} ({by_number[piece].code_range})")
+        else:
+            words.append(f"{'categories' if '-' in piece else 'category'} {piece}")
+    return ", ".join(words)
+
+
+def in_scope(code: ICD10Code, scope: str) -> bool:
+    """Whether ``code`` is in ``scope`` ([resolve_scope][cardio_st.data.icd10_codes.resolve_scope])."""
+    return _scope_test(resolve_scope(scope))(code)
+
+
+@lru_cache(maxsize=64)
+def _scope_test(resolved: str):
+    if resolved == "all":
+        return lambda code: True
+    numbers = {p for p in resolved.split(",") if p.isdigit()}
+    spans = [(p.partition("-")[0], p.partition("-")[2] or p) for p in resolved.split(",") if not p.isdigit()]
+    return lambda code: (
+        code.chapter in numbers or any(first <= code.category <= last for first, last in spans)
+    )
 
 
 @lru_cache(maxsize=1)
@@ -240,13 +317,13 @@ def load_codes(
         >>> len(codes), codes[0].code
         (1427, 'I00')
     """
-    chapter = resolve_scope(scope)
+    belongs = _scope_test(resolve_scope(scope))
     if split not in (None, "train", "test"):
         raise CardioSTError(f"unknown split {split!r}: use 'train', 'test' or None")
     return [
         code
         for code in _all_codes()
-        if (chapter == "all" or code.chapter == chapter)
+        if belongs(code)
         and (code.billable or not billable_only)
         and (split is None or split_of(code.code) == split)
     ]

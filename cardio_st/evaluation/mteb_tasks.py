@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from cardio_st.citations import ICD10_SEMANTIC_SEARCH
 from cardio_st.data.icd10 import icd10_eval_set
-from cardio_st.data.icd10_codes import CIRCULATORY_CHAPTER, data_release, resolve_scope
+from cardio_st.data.icd10_codes import CIRCULATORY_CHAPTER, data_release, resolve_scope, scope_title
 from cardio_st.data.pairs import load_splits
 from cardio_st.errors import CardioSTError
 from cardio_st.labelling.dataset import load_labelled
@@ -116,8 +116,9 @@ def icd10_task_name(scope: str = "cardio") -> str:
     [run_mteb][cardio_st.evaluation.mteb.run_mteb]'s result.
 
     Args:
-        scope: ``"cardio"`` (``CardioST-ICD10CM-Circulatory``), ``"all"`` (``CardioST-ICD10CM-All``) or a
-            chapter (``CardioST-ICD10CM-Chapter<n>``; see
+        scope: ``"cardio"`` (``CardioST-ICD10CM-Circulatory``), ``"all"`` (``CardioST-ICD10CM-All``), a
+            chapter (``CardioST-ICD10CM-Chapter<n>``) or any other scope
+            (``CardioST-ICD10CM-Scope-<pieces joined by +>``; see
             [resolve_scope][cardio_st.data.icd10_codes.resolve_scope]).
 
     Raises:
@@ -128,7 +129,9 @@ def icd10_task_name(scope: str = "cardio") -> str:
         return f"{ICD10_TASK_PREFIX}-All"
     if chapter == CIRCULATORY_CHAPTER:
         return f"{ICD10_TASK_PREFIX}-Circulatory"
-    return f"{ICD10_TASK_PREFIX}-Chapter{chapter}"
+    if chapter.isdigit():
+        return f"{ICD10_TASK_PREFIX}-Chapter{chapter}"
+    return f"{ICD10_TASK_PREFIX}-Scope-{chapter.replace(',', '+')}"  # "9,I20-I25" -> "...-Scope-9+I20-I25"
 
 
 def _release_date(release: str) -> tuple[str, str] | None:
@@ -179,7 +182,7 @@ def icd10_task(scope: str = "cardio") -> AbsTaskRetrieval:
             {query_id: {code: 1} for query_id, code in zip(query_ids, queries["code"])},
         )
 
-    where = "all chapters" if chapter == "all" else f"chapter {chapter}"
+    where = scope_title(chapter) if chapter == "all" or not chapter.isdigit() else f"chapter {chapter}"
     return _local_task(
         build,
         name=icd10_task_name(chapter),

@@ -12,6 +12,7 @@ the saved model needs nothing from cardio-st.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import re
 from collections.abc import Sequence
@@ -26,6 +27,8 @@ from cardio_st.utils.hub import base_model_hub_id
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Transformer
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "average_weights",
@@ -52,6 +55,9 @@ def _check_bitsandbytes(quantization: str) -> None:
             f"{quantization} loading without a CUDA GPU needs bitsandbytes >= 0.48 (installed: "
             f"{metadata.version('bitsandbytes')}): pip install -U bitsandbytes, or run on a GPU"
         )
+    if quantization == "4bit" and importlib.util.find_spec("kernels") is None:
+        # the hint bitsandbytes gives at import, dropped there (cardio_st/__init__.py) and given here
+        logger.warning("4-bit on a CPU runs faster with bitsandbytes' CPU kernel: pip install kernels")
 
 
 def quantization_config(quantization: Literal["8bit", "4bit"] | None):

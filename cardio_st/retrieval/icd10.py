@@ -11,12 +11,13 @@ import datetime as _dt
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from cardio_st.data.icd10 import chapters, data_release, load_codes, resolve_scope
+from cardio_st.data.icd10 import data_release, load_codes, resolve_scope, scope_title
 from cardio_st.errors import CardioSTError
 from cardio_st.models.default import load_model
 from cardio_st.retrieval.expansion import Expansion, QueryExpander, query_expander
@@ -92,8 +93,9 @@ class ICD10Search(IndexQueries):
     Args:
         model: A SentenceTransformer, a model folder, a Hub id, an embedded alias, or None for the
             embedded default.
-        scope: ``"cardio"`` (chapter 9, I00-I99; default), ``"all"`` (about 75k codes) or a
-            chapter number or range.
+        scope: ``"cardio"`` (chapter 9, I00-I99; default), ``"all"`` (about 75k codes), a chapter
+            number or range, a range of chapters or categories, or a comma list
+            ([resolve_scope][cardio_st.data.icd10_codes.resolve_scope]).
         cache_folder: Where indexes go (default: [cache_dir][cardio_st.utils.cache.cache_dir]).
         batch_size: Encoding batch size for the index build and the queries.
         show_progress: Progress bar while building the index.
@@ -165,7 +167,7 @@ class ICD10Search(IndexQueries):
         """The cache file of this model, scope and ICD-10-CM release."""
         key = f"{FORMAT_VERSION}\0{self.fingerprint}\0{self.scope}\0{data_release()}\0description"
         digest = hashlib.sha256(key.encode()).hexdigest()[:24]
-        scope = "all" if self.scope == "all" else f"ch{self.scope}"
+        scope = "all" if self.scope == "all" else "ch" + re.sub(r"[^0-9A-Za-z-]+", "+", self.scope)
         return self.cache_folder / "indexes" / f"icd10-{scope}-{digest}.safetensors"
 
     @property
@@ -193,11 +195,7 @@ class ICD10Search(IndexQueries):
             except CardioSTError as error:
                 logger.warning("%s; rebuilding it", error)
         codes = load_codes(self.scope, billable_only=True)
-        title = (
-            "all chapters"
-            if self.scope == "all"
-            else next(c.title for c in chapters() if c.number == self.scope)
-        )
+        title = scope_title(self.scope)
         metadata = {
             "kind": "icd10",
             "scope": self.scope,

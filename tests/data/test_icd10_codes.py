@@ -65,18 +65,47 @@ def test_chapters_match_the_full_tree():
         ("i00-i99", "9"),
         ("J00-J99", "10"),
         (" 22 ", "22"),
+        ("O00-O9A", "15"),  # chapter ranges that end in a letter
+        ("q00-qa0", "17"),
+        ("9-10", "9,10"),
+        ("10, 9-9", "9,10"),
+        ("I20-I25", "I20-I25"),
+        ("i21", "I21"),
+        ("I10-I1A", "I10-I1A"),
+        ("cardio,J40-J47,9", "9,J40-J47"),
+        ("9,all", "all"),
     ],
 )
 def test_resolve_scope(scope, expected):
     assert icd10_codes.resolve_scope(scope) == expected
 
 
-@pytest.mark.parametrize("scope", ["cardiology", "23", "0", "I00-I98", ""])
+@pytest.mark.parametrize("scope", ["cardiology", "23", "0", "I99-I00", "I20-I2Z", "10-9", "9,", ""])
 def test_unknown_scope_names_the_valid_values(scope):
     with pytest.raises(CardioSTError) as raised:
         icd10_codes.resolve_scope(scope)
     message = str(raised.value)
-    assert "cardio" in message and "all" in message and "9=I00-I99" in message
+    assert "cardio" in message and "all" in message and "9=I00-I99" in message and "I20-I25" in message
+
+
+def test_an_unknown_part_of_a_list_is_named():
+    with pytest.raises(CardioSTError, match=r"unknown scope 'I20-I25,cardiology' \(at 'cardiology'\)"):
+        icd10_codes.resolve_scope("I20-I25,cardiology")
+
+
+def test_category_ranges_and_lists_select_their_codes():
+    ischaemic = icd10_codes.load_codes("I20-I25", billable_only=True)
+    assert ischaemic and {c.block for c in ischaemic} == {"I20-I25"}
+    cardio = icd10_codes.load_codes("cardio", billable_only=True)
+    assert {c.code for c in ischaemic} == {c.code for c in cardio if c.block == "I20-I25"}
+    both = icd10_codes.load_codes("9-10", billable_only=True)
+    assert {c.chapter for c in both} == {"9", "10"}
+    assert len(both) == len(cardio) + len(icd10_codes.load_codes("10", billable_only=True))
+    assert icd10_codes.in_scope(ischaemic[0], "cardio")
+    assert not icd10_codes.in_scope(ischaemic[0], "10,E00-E89")
+    assert icd10_codes.load_codes("15") and icd10_codes.load_codes("O00-O9A") == icd10_codes.load_codes("15")
+    assert icd10_codes.scope_title("9,I20-I25,J45") == "chapter 9 (I00-I99), categories I20-I25, category J45"
+    assert icd10_codes.scope_title("cardio") == "Diseases of the circulatory system (I00-I99)"
 
 
 def test_codes_carry_their_text():

@@ -277,3 +277,22 @@ def test_average_weights_is_the_weighted_mean_and_refuses_what_is_not_one_archit
         average_weights([minilm, moved], [1.0])
     with pytest.raises(CardioSTError, match="merge_lora"):
         average_weights([minilm, tiny_qwen3], [0.5, 0.5])
+
+
+def test_four_bit_on_a_cpu_without_the_kernels_package_gives_the_hint(caplog, monkeypatch):
+    import importlib
+    import importlib.util
+
+    module = importlib.import_module("cardio_st.modules.lora_transformer")  # the name is also a function
+
+    if torch.cuda.is_available():
+        pytest.skip("the hint is for CPUs")
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "kernels" else real_find_spec(name, *a)
+    )
+    with caplog.at_level("WARNING", logger=module.__name__):
+        module._check_bitsandbytes("8bit")
+        assert "kernels" not in caplog.text
+        module._check_bitsandbytes("4bit")
+    assert "pip install kernels" in caplog.text

@@ -29,6 +29,18 @@ def test_index_is_built_once_then_served_from_the_cache(tiny_qwen3_path, tmp_pat
     assert second.index_path == first.index_path
 
 
+def test_a_block_and_a_list_of_chapters_are_searchable_scopes(tiny_qwen3_path, tmp_path):
+    # Given the scopes a coder narrows to: one block of categories, and two chapters
+    block = ICD10Search(str(tiny_qwen3_path), "I20-I25", cache_folder=tmp_path, show_progress=False)
+    # When searched, Then only that block's billable codes are candidates, under their own cache file
+    hits = block.search(["angina"], top_k=len(block.index) + 5)[0]
+    assert hits and all("I20" <= hit.id[:3] <= "I25" for hit in hits)
+    assert block.index_path.name.startswith("icd10-chI20-I25-")
+    assert block.index.metadata["scope_title"] == "categories I20-I25"
+    two = ICD10Search(str(tiny_qwen3_path), "10,9", cache_folder=tmp_path)
+    assert two.scope == "9,10" and two.index_path.name.startswith("icd10-ch9+10-")
+
+
 def test_cache_key_follows_model_identity_and_scope(tiny_qwen3, tiny_qwen3_path, tmp_path):
     by_folder = ICD10Search(str(tiny_qwen3_path), cache_folder=tmp_path)
     in_memory = ICD10Search(tiny_qwen3, cache_folder=tmp_path)
