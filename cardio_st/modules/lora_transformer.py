@@ -11,6 +11,7 @@ the saved model needs nothing from cardio-st.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import logging
 import os
@@ -352,8 +353,6 @@ def average_weights(models: Sequence[SentenceTransformer], weights: Sequence[flo
         CardioSTError: if the weights do not match the models in number, are negative or do not sum
             to 1, or the models' weights differ in names or shapes.
     """
-    import copy
-
     if len(models) < 2 or len(weights) != len(models):
         raise CardioSTError(
             f"average_weights needs two or more models and one weight per model, got {len(models)} "
