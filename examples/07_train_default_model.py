@@ -162,9 +162,13 @@ def as_shipped(adapter_dir: Path) -> SentenceTransformer:
     return merge_lora(model)
 
 
+def share_kept(kept: dict[str, float]) -> dict[str, float]:
+    return {"min": min(kept.values()), "mean": sum(kept.values()) / len(kept)}
+
+
 def run_record(kept: dict[str, float], result, counts: dict) -> dict:
-    share = {"min": min(kept.values()), "mean": sum(kept.values()) / len(kept)}
     seconds = round(result.seconds)  # of this call: a run resumed after it had finished records ~0
+    share = share_kept(kept)
     return {"steps": result.steps, "train_seconds": seconds, "adapter_share_kept": share, "data": counts}
 
 
@@ -218,7 +222,7 @@ record = {
     "seed": args.seed,
     "steps": sum(run["steps"] for run in runs.values()),
     "runs": runs,
-    "adapter_share_kept": {"min": min(kept.values()), "mean": sum(kept.values()) / len(kept)},
+    "adapter_share_kept": share_kept(kept),
     "data": {"icd10_release": data_release(), "training_side_only": True, **first_run["data"]},
     "trained": time.strftime("%Y-%m-%d"),
     "machine": f"{platform.machine()}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}",

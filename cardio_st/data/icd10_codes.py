@@ -26,9 +26,9 @@ __all__ = [
     "category_of",
     "chapters",
     "data_release",
+    "in_scope",
     "is_held_out",
     "load_codes",
-    "in_scope",
     "resolve_scope",
     "scope_title",
     "split_of",
@@ -162,24 +162,23 @@ def data_release() -> str:
 
 
 @lru_cache(maxsize=1)
-def chapters() -> tuple[Chapter, ...]:
-    """All chapters of the installed release, read by a light scan of the tabular XML.
-
-    Does not build the full code tree (about 2 s), so scope checks stay instant.
-    """
+def _light_scan() -> tuple[tuple[Chapter, ...], frozenset[str]]:
+    """The chapters and the 3-character category names, from one read of the tabular XML."""
     text = _tabular_xml_path().read_text("utf-8")
     found = []
     for number, title in _CHAPTER_RE.findall(text):
         match = _RANGE_RE.search(title)
         first, last = match.groups() if match else ("", "")
         found.append(Chapter(number=number, title=title.strip(), first=first, last=last))
-    return tuple(found)
+    return tuple(found), frozenset(_CATEGORY_NAME_RE.findall(text))
 
 
-@lru_cache(maxsize=1)
-def _category_names() -> frozenset[str]:
-    """Every 3-character category of the installed release, by the same light scan as chapters()."""
-    return frozenset(_CATEGORY_NAME_RE.findall(_tabular_xml_path().read_text("utf-8")))
+def chapters() -> tuple[Chapter, ...]:
+    """All chapters of the installed release, read by a light scan of the tabular XML.
+
+    Does not build the full code tree (about 2 s), so scope checks stay instant.
+    """
+    return _light_scan()[0]
 
 
 def _scope_help() -> str:
@@ -195,18 +194,18 @@ def _scope_part(part: str, scope: str) -> list[str]:
     key = part.strip().lower()
     if key in _SCOPE_ALIASES:
         return [_SCOPE_ALIASES[key]]
-    for chapter in chapters():
+    known_chapters, known_categories = _light_scan()
+    for chapter in known_chapters:
         if key in (chapter.number, chapter.code_range.lower()):
             return [chapter.number]
-    numbers = [c.number for c in chapters()]
+    numbers = [c.number for c in known_chapters]
     if match := _CHAPTER_RANGE_RE.fullmatch(key):
         first, last = match.groups()
         if first in numbers and last in numbers and int(first) <= int(last):
             return [str(n) for n in range(int(first), int(last) + 1)]
     elif match := _CATEGORY_RANGE_RE.fullmatch(key.upper()):
         first, last = match.group(1), match.group(2) or match.group(1)
-        known = _category_names()
-        if first in known and last in known and first <= last:
+        if first in known_categories and last in known_categories and first <= last:
             return [first if first == last else f"{first}-{last}"]
     where = "" if part.strip() == scope.strip() else f" (at {part.strip()!r})"
     raise CardioSTError(f"unknown scope {scope!r}{where}: {_scope_help()}")

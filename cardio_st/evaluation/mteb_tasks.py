@@ -182,7 +182,7 @@ def icd10_task(scope: str = "cardio") -> AbsTaskRetrieval:
             {query_id: {code: 1} for query_id, code in zip(query_ids, queries["code"])},
         )
 
-    where = scope_title(chapter) if chapter == "all" or not chapter.isdigit() else f"chapter {chapter}"
+    where = f"chapter {chapter}" if chapter.isdigit() else scope_title(chapter)
     return _local_task(
         build,
         name=icd10_task_name(chapter),
