@@ -1,5 +1,6 @@
 """A fake OpenAI-compatible chat server on 127.0.0.1 for the LLM-client, paraphrase and prepare tests: slow,
-fails about 30% of requests with HTTP 500, drops one connection, and records what it is asked."""
+fails about 30% of requests with HTTP 500, drops one connection, optionally answers without content
+(``content: null``, empty ``choices``), and records what it is asked."""
 
 from __future__ import annotations
 
@@ -93,7 +94,13 @@ def serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, s
 class FakeServer:
     """An OpenAI-compatible server on 127.0.0.1: slow, fails about 30% of chat requests with HTTP 500
     (by a hash of text and attempt number, never from the fourth attempt on), drops the first chat
-    connection without answering, and records every text it is asked for."""
+    connection without answering, and records every text it is asked for.
+
+    With ``null_rate`` / ``no_choices_rate``, that share of the answers it does give (by a hash of text
+    and attempt number, on every attempt) come back as HTTP 200 with ``content: null`` / with an empty
+    ``choices`` list: transient failures, as overloaded servers and proxies send them. ``fail_rate`` is
+    the share of HTTP 500s, in tenths (0.3).
+    """
 
     def __init__(
         self,
@@ -102,8 +109,13 @@ class FakeServer:
         models: list[str] | None = (MODEL,),
         api_key: str | None = None,
         always_fail: bool = False,
+        null_rate: float = 0.0,
+        no_choices_rate: float = 0.0,
+        fail_rate: float = 0.3,
     ):
         self.delay, self.models, self.api_key, self.always_fail = delay, models, api_key, always_fail
+        self.null_rate, self.no_choices_rate, self.fail_rate = null_rate, no_choices_rate, fail_rate
+        self.nulls = self.no_choices = 0  # answers sent without content / without choices
         self.asked: list[str] = []
         self.systems: list[str | None] = []  # the system message of each chat request, if any
         self.attempts: Counter[str] = Counter()
@@ -148,7 +160,9 @@ class FakeServer:
                     fake.attempts[text] += 1
                     drop = fake.drops == 0
                     fake.drops += drop
-                    unlucky = int(hashlib.sha256(f"{text}|{attempt}".encode()).hexdigest(), 16) % 10 < 3
+                    unlucky = int(hashlib.sha256(f"{text}|{attempt}".encode()).hexdigest(), 16) % 10 < round(
+                        fake.fail_rate * 10
+                    )
                     fail = fake.always_fail or (not drop and attempt < 3 and unlucky)
                     fake.failures += fail
                 time.sleep(fake.delay + (digest % 30) / 1000)
@@ -158,11 +172,18 @@ class FakeServer:
                 if fail:
                     self._send(500, {"error": "overloaded"})
                     return
+                roll = int(hashlib.sha256(f"{text}|{attempt}|answer".encode()).hexdigest(), 16) % 1000 / 1000
+                null = roll < fake.null_rate
+                empty = not null and roll < fake.null_rate + fake.no_choices_rate
+                with fake.lock:
+                    fake.nulls += null
+                    fake.no_choices += empty
                 answer = {
-                    "message": {"role": "assistant", "content": _fake_answer(text)},
+                    "message": {"role": "assistant", "content": None if null else _fake_answer(text)},
                     "finish_reason": "stop",
                 }
-                self._send(200, {"object": "chat.completion", "choices": [{"index": 0, **answer}]})
+                choices = [] if empty else [{"index": 0, **answer}]
+                self._send(200, {"object": "chat.completion", "choices": choices})
 
         self.httpd, self.url = serve(Handler)
 

@@ -83,13 +83,27 @@ def prepare(
         str | None, typer.Option(help="Embedding model for --min-similarity (default: the embedded MiniLM).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for the split and the negatives.")] = 0,
+    retry_rejected: Annotated[
+        bool,
+        typer.Option(help="Ask again for sentences whose paraphrase was rejected (refusal, copy, length)."),
+    ] = False,
+    retry_unparsed: Annotated[
+        bool, typer.Option(help="Ask again for sentences whose answer held no paraphrase (empty).")
+    ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            help="Write into a non-empty OUT that an earlier prepare did not write (deletes nothing)."
+        ),
+    ] = False,
 ) -> None:
     """Turn your clinical texts into CardioEmbed training triplets.
 
     Reads and cleans the texts into sentences, asks an LLM for one meaning-preserving paraphrase of
     each (the positive), and pairs each sentence with a sentence of another source (the negative).
     Every paraphrase is appended to OUT/paraphrases.jsonl as it arrives: rerun the same command after
-    a crash or Ctrl-C and it resumes without regenerating finished sentences. Then
+    a crash or Ctrl-C and it resumes without regenerating finished sentences; sentences the server
+    gave no answer for (e.g. `content: null`) are asked again on every rerun. Then
     `cardio-st train --data OUT ...`.
     """
     if split not in ("source", "ratio"):
@@ -116,6 +130,9 @@ def prepare(
         ratios=parsed_ratios,
         seed=seed,
         length_match=length_match,
+        retry_rejected=retry_rejected,
+        retry_unparsed=retry_unparsed,
+        overwrite=overwrite,
     )
     _print_summary(f"triplets written to {out} (cardio-st train --data {out})", summary)
 
@@ -133,6 +150,10 @@ def prepare_icd10(
         float, typer.Option(help="Share of train-side categories held back for validation.")
     ] = 0.1,
     seed: Annotated[int, typer.Option(help="Seed for validation categories and negatives.")] = 0,
+    overwrite: Annotated[
+        bool,
+        typer.Option(help="Write into a non-empty OUT that prepare-icd10 did not write (deletes nothing)."),
+    ] = False,
 ) -> None:
     """Build ICD-10-CM training pairs (alternative term -> official description) from the train side of
     the fixed split, and the evaluation set from its held-out side. Offline, from the installed
@@ -142,6 +163,11 @@ def prepare_icd10(
     from cardio_st.data.prepare import prepare_icd10 as run_prepare_icd10
 
     summary = run_prepare_icd10(
-        out, scope=scope, negatives=negatives, validation_fraction=validation_fraction, seed=seed
+        out,
+        scope=scope,
+        negatives=negatives,
+        validation_fraction=validation_fraction,
+        seed=seed,
+        overwrite=overwrite,
     )
     _print_summary(f"ICD-10-CM pairs written to {out} (cardio-st train --data {out})", summary)

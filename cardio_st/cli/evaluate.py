@@ -52,15 +52,20 @@ def evaluate(
     benchmark, held-out pairs (CardioEmbed's protocol) or mteb tasks, side by side, with 95% bootstrap
     intervals where the task has them.
     """
+    from cardio_st.evaluation.checks import check_report, check_tasks
     from cardio_st.retrieval.named import resolve_retriever
 
+    tasks = task or ["icd10"]
+    if report:
+        check_report()  # the [report] extra is there before hours of evaluation, not after
+    check_tasks(tasks)  # task names and data paths before any model
     names = [model, *(compare or [])]
     for name in names:  # fail on a bad model name before importing torch
         resolve_retriever(name)
     quiet_libraries()
     from cardio_st.evaluation.report import evaluate_tasks, write_report
 
-    results = evaluate_tasks(names, task or ["icd10"], batch_size=batch_size, expand=expand)
+    results = evaluate_tasks(names, tasks, batch_size=batch_size, expand=expand)
     if report:
         paths = write_report(results, report)
         typer.echo(f"report written: {', '.join(str(p) for p in paths.values())}", err=True)

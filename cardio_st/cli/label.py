@@ -68,6 +68,9 @@ def label(
     retry_unparsed: Annotated[
         bool, typer.Option(help="Ask again about pairs a judge answered malformed --max-attempts times.")
     ] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Write into a non-empty OUT that label did not write (deletes nothing).")
+    ] = False,
 ) -> None:
     """Label your corpus for retrieval evaluation with several LLM judges (CMedTEB's method).
 
@@ -97,6 +100,7 @@ def label(
         max_attempts=max_attempts,
         review_size=review_sample,
         retry_unparsed=retry_unparsed,
+        overwrite=overwrite,
     )
     _print_labels(summary)
     summary.raise_for_silent_judge()
@@ -110,13 +114,14 @@ def _print_labels(summary: Any) -> None:
     table = Table(
         title=f"{summary.pairs:,} pairs: {summary.queries:,} queries x candidates", title_justify="left"
     )
-    for column in ("judge", "graded", "unparsed", "asked now", "vague queries"):
+    for column in ("judge", "graded", "unparsed", "no answer", "asked now", "vague queries"):
         table.add_column(column, justify="left" if column == "judge" else "right")
     for name, report in summary.judges.items():
         table.add_row(
             name,
             f"{report['graded']:,}",
             f"{report['unparsed']:,}",
+            f"{report.get('unanswered', 0):,}",
             f"{report['asked_now']:,}",
             f"{report['low_quality_queries']:,}",
         )
@@ -136,6 +141,12 @@ def _print_labels(summary: Any) -> None:
     fleiss = summary.agreement["fleiss_kappa"]
     if fleiss is not None:
         console.print(f"Fleiss' kappa: {fleiss:.3f} over {summary.agreement['fleiss_pairs']:,} pairs")
+    unanswered = sum(report.get("unanswered", 0) for report in summary.judges.values())
+    if unanswered:
+        console.print(
+            f"{unanswered:,} judge-pair grades got no answer from the server (transient): rerun the same "
+            "command to ask again for them"
+        )
     console.print(f"dataset: {summary.dataset} ({summary.scored_queries:,} queries with a relevant passage)")
     if summary.review:
         console.print(

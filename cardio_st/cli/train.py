@@ -15,6 +15,10 @@ from cardio_st.errors import CardioSTError
 __all__ = ["care_align", "care_app", "care_finetune", "train"]
 
 _DATA_FLAGS = {"path": "--data"}
+_NEW_SCHEDULE_HELP = (
+    "Go on from OUT's last checkpoint with a fresh optimizer and schedule (e.g. a lower --lr after a NaN "
+    "loss); without it, a rerun with other data or settings is refused."
+)
 
 
 @friendly(flags={**_DATA_FLAGS, "max_seq_length": "--max-length"})
@@ -31,7 +35,10 @@ def train(
     ],
     out: Annotated[str, typer.Option(help="Output folder: checkpoints, then the model in OUT/final.")],
     base_model_id: Annotated[
-        str | None, typer.Option(help="Hub id recorded as the adapter's base when --base is a local folder.")
+        str | None,
+        typer.Option(
+            help="Hub id the base weights came from, recorded for push (optional: a local --base trains, resumes and reloads without it)."
+        ),
     ] = None,
     lora: Annotated[
         bool, typer.Option("--lora/--full", help="Train a LoRA adapter (default) or all weights.")
@@ -64,6 +71,7 @@ def train(
     overwrite: Annotated[
         bool, typer.Option(help="Start over instead of resuming from OUT's checkpoints.")
     ] = False,
+    new_schedule: Annotated[bool, typer.Option(help=_NEW_SCHEDULE_HELP)] = False,
 ) -> None:
     """Train an embedding model with temperature InfoNCE (CardioEmbed's recipe) through the
     standard SentenceTransformerTrainer.
@@ -71,7 +79,8 @@ def train(
     Defaults are the paper's: LoRA r=16/alpha=32/dropout 0.05 on the attention and MLP
     projections of an 8-bit base, temperature 0.05, batch 128, lr 2e-4, 10% warm-up, cosine
     decay, no-duplicates batches, 2 epochs. Rerunning the same command after an interruption
-    resumes from the last checkpoint. Under `torchrun --nproc_per_node N -m cardio_st.cli train ...`
+    resumes exactly from the last checkpoint; a rerun with another base, data or settings is refused
+    (--new-schedule goes on from the checkpoint's weights with the new settings). Under `torchrun --nproc_per_node N -m cardio_st.cli train ...`
     negatives are gathered across the N processes.
     """
     if quantize not in ("8bit", "4bit", "none"):
@@ -112,6 +121,7 @@ def train(
         max_steps=max_steps,
         save_steps=save_steps,
         overwrite=overwrite,
+        new_schedule=new_schedule,
     )
     if not is_main_process():
         return
@@ -178,6 +188,7 @@ def care_align(
     ] = None,
     max_steps: Annotated[int, typer.Option(help="Stop after N steps (-1: run all epochs).")] = -1,
     overwrite: Annotated[bool, typer.Option(help="Start over instead of resuming from OUT.")] = False,
+    new_schedule: Annotated[bool, typer.Option(help=_NEW_SCHEDULE_HELP)] = False,
 ) -> None:
     """CARE Stage I: train the query encoder against the frozen document encoder (InfoNCE + MSE).
 
@@ -209,12 +220,13 @@ def care_align(
         save_steps=save_steps,
         max_steps=max_steps,
         overwrite=overwrite,
+        new_schedule=new_schedule,
     )
     _print_training(result)
 
 
 @care_app.command("finetune")
-@friendly(flags={**_DATA_FLAGS, "name_or_path": "--model"})
+@friendly(flags={**_DATA_FLAGS, "name_or_path": "--model", "lr": "--query-lr"})
 def care_finetune(
     model: Annotated[str, typer.Option(help="A CARE model folder, e.g. the OUT/final of care align.")],
     data: Annotated[str, typer.Option(help=_CARE_DATA_HELP)],
@@ -232,6 +244,7 @@ def care_finetune(
     ] = None,
     max_steps: Annotated[int, typer.Option(help="Stop after N steps (-1: run all epochs).")] = -1,
     overwrite: Annotated[bool, typer.Option(help="Start over instead of resuming from OUT.")] = False,
+    new_schedule: Annotated[bool, typer.Option(help=_NEW_SCHEDULE_HELP)] = False,
 ) -> None:
     """CARE Stage II: fine-tune both encoders with InfoNCE, each at its own learning rate.
 
@@ -262,5 +275,6 @@ def care_finetune(
         save_steps=save_steps,
         max_steps=max_steps,
         overwrite=overwrite,
+        new_schedule=new_schedule,
     )
     _print_training(result)

@@ -4,13 +4,12 @@ BEIR folder or the ICD-10-CM tabular list. Leaves out cleaning and sentence spli
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from cardio_st.data.icd10 import load_codes, resolve_scope
+from cardio_st.data.readers import TABLE_FORMATS, read_lines, read_rows, text_value
 from cardio_st.errors import CardioSTError
 
 __all__ = ["Documents", "load_documents"]
@@ -35,8 +34,10 @@ class Documents:
 
 def _document(where: str, record: dict, line: int) -> tuple[str | None, str]:
     text = record.get("text")
+    if text is not None and not isinstance(text, str):
+        text_value(where, record, "text")  # a number or a list where text belongs: one line saying so
     if not isinstance(text, str) or not text.strip():
-        raise CardioSTError(f"{where}, line {line}: no text (every document needs a non-empty 'text')")
+        raise CardioSTError(f"{where}: no text (every document needs a non-empty 'text')")
     title = record.get("title")
     if isinstance(title, str) and title.strip():
         text = f"{title.strip()} {text}"  # mteb and BEIR join title and text the same way
@@ -44,41 +45,16 @@ def _document(where: str, record: dict, line: int) -> tuple[str | None, str]:
     return (None if identifier in (None, "") else str(identifier)), text
 
 
-def _jsonl(path: Path) -> list[tuple[str | None, str, int]]:
+def _records(path: Path) -> list[tuple[str | None, str, int]]:
+    """JSON lines, CSV/TSV or Parquet rows through the shared reader; a table needs a ``text`` column."""
     rows = []
-    with open(path, encoding="utf8") as handle:
-        for line, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except ValueError as error:
-                raise CardioSTError(f"{path}, line {line}: not JSON ({error.args[0]})") from None
-            if not isinstance(record, dict):
-                raise CardioSTError(f"{path}, line {line}: expected an object with 'text' (and 'id')")
-            rows.append((*_document(str(path), record, line), line))
-    return rows
-
-
-def _table(path: Path, delimiter: str) -> list[tuple[str | None, str, int]]:
-    with open(path, encoding="utf8", newline="") as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        if "text" not in (reader.fieldnames or []):
+    for where, number, record in read_rows(path):
+        if not rows and path.suffix.lower() in (".csv", ".tsv", ".parquet") and "text" not in record:
             raise CardioSTError(
-                f"{path}: no 'text' column in the header (found {reader.fieldnames}); "
-                "name the columns id,text (title optional)"
+                f"{path}: no 'text' column (found {list(record)}); name the columns id,text (title optional)"
             )
-        # The header is line 1; a record's line is its last (where a quoted field spans lines).
-        return [(*_document(str(path), row, reader.line_num), reader.line_num) for row in reader]
-
-
-def _parquet(path: Path) -> list[tuple[str | None, str, int]]:
-    from datasets import Dataset
-
-    table = Dataset.from_parquet(str(path))
-    if "text" not in table.column_names:
-        raise CardioSTError(f"{path}: no 'text' column (columns: {table.column_names})")
-    return [(*_document(str(path), row, number), number) for number, row in enumerate(table, start=1)]
+        rows.append((*_document(where, record, number), number))
+    return rows
 
 
 def _icd10(scope: str) -> Documents:
@@ -101,7 +77,8 @@ def load_documents(source: str | os.PathLike, *, kind: str = "corpus") -> Docume
 
     Raises:
         CardioSTError: for a missing file, an unknown format, an empty corpus, a document without
-            text or a repeated id, naming the file and line.
+            text, bad JSON, a ragged CSV row, bytes that are not UTF-8 or a repeated id, in one line
+            naming the file and line ([readers][cardio_st.data.readers] reads every format).
     """
     name = os.fspath(source)
     if name.startswith("icd10:"):
@@ -112,15 +89,10 @@ def load_documents(source: str | os.PathLike, *, kind: str = "corpus") -> Docume
     if not path.is_file():
         raise CardioSTError(f"{kind} {name} not found: pass a file ({_FORMATS})")
     suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json"):
-        rows = _jsonl(path)
-    elif suffix in (".csv", ".tsv"):
-        rows = _table(path, "\t" if suffix == ".tsv" else ",")
-    elif suffix == ".parquet":
-        rows = _parquet(path)
+    if suffix in TABLE_FORMATS:
+        rows = _records(path)
     elif suffix == ".txt":
-        with open(path, encoding="utf8") as handle:
-            rows = [(None, raw.strip(), line) for line, raw in enumerate(handle, start=1) if raw.strip()]
+        rows = [(None, text, line) for line, text in read_lines(path)]
     else:
         raise CardioSTError(f"{kind} {name}: unknown format {suffix or '(no suffix)'}; use {_FORMATS}")
     if not rows:

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cardio_st.data.readers import read_parquet, read_rows, text_value
 from cardio_st.errors import CardioSTError
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ FILE_FORMATS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv"
 
 
 def _read(path: Path) -> DatasetDict:
-    from datasets import DatasetDict, load_dataset, load_from_disk
+    from datasets import DatasetDict, load_from_disk
 
     if path.is_dir() and ((path / "dataset_dict.json").is_file() or (path / "dataset_info.json").is_file()):
         data = load_from_disk(str(path))
@@ -40,11 +41,61 @@ def _read(path: Path) -> DatasetDict:
             f"{path}: expected a dataset saved with save_to_disk, or .parquet / .jsonl / .csv files "
             "of one format"
         )
-    by_split: dict[str, list[str]] = {}
+    by_split: dict[str, list[Path]] = {}
     for file in files:
         split = next((s for s in ("train", *EVAL_SPLITS, "test") if file.stem.startswith(s)), "train")
-        by_split.setdefault(split, []).append(str(file))
-    return load_dataset(formats.pop(), data_files=by_split)
+        by_split.setdefault(split, []).append(file)
+    read = _read_parquet if formats.pop() == "parquet" else _read_texts
+    return DatasetDict({split: read(paths) for split, paths in by_split.items()})
+
+
+def _read_parquet(files: list[Path]) -> Dataset:
+    """Parquet columns are typed, so a whole file is read at once; an unreadable one is one line."""
+    from datasets import Dataset, concatenate_datasets
+    from datasets.table import InMemoryTable
+
+    parts = [Dataset(InMemoryTable(read_parquet(file))) for file in files]
+    return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+
+
+def _text_columns(where: str, record: dict) -> list[str]:
+    """The columns of the first row that are trained on: anchor, positive, negative* by name, else every
+    text column in order."""
+    if {"anchor", "positive"} <= set(record):
+        return ["anchor", "positive", *(c for c in record if c.startswith("negative"))]
+    columns = [c for c, value in record.items() if isinstance(value, str)]
+    if len(columns) < 2:
+        raise CardioSTError(
+            f"{where}: text columns {columns}: need (anchor, positive[, negative ...]) text columns, "
+            "in that order"
+        )
+    return columns
+
+
+def _read_texts(files: list[Path]) -> Dataset:
+    """JSON lines or CSV pairs through the shared reader: a bad row is one line naming file and line."""
+    columns: list[str] | None = None
+    values: dict[str, list[str]] = {}
+    for file in files:
+        rows = 0
+        for where, _, record in read_rows(file):
+            if columns is None:
+                columns = _text_columns(where, record)
+                values = {column: [] for column in columns}
+                ignored = [c for c in record if c not in columns]
+                if ignored:
+                    logger.warning("%s: training on %s, ignoring %s", file, columns, ignored)
+            for column in columns:
+                values[column].append(text_value(where, record, column))
+            rows += 1
+        if rows == 0:
+            raise CardioSTError(
+                f"{file} is empty: it needs one (anchor, positive[, negative]) pair per "
+                f"{'row after the header' if file.suffix == '.csv' else 'line'}"
+            )
+    from datasets import Dataset
+
+    return Dataset.from_dict(values)
 
 
 def _check_columns(dataset: Dataset, name: str) -> Dataset:

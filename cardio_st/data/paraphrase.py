@@ -1,17 +1,17 @@
-"""Resumable paraphrase generation for training pairs, with the paraphrase prompt and output filters.
-Leaves out the LLM client (cardio_st.llm) and judging clinical correctness: only cheap filters.
+"""Resumable paraphrase generation for training pairs, with the paraphrase prompt; the output filters
+are paraphrase_filters' (re-exported). Leaves out the LLM client (cardio_st.llm) and judging clinical
+correctness.
 
 CardioEmbed (arXiv 2511.10930) pairs each textbook sentence with an LLM paraphrase of it. Generating
 150k paraphrases takes hours, so [generate_paraphrases][cardio_st.data.paraphrase.generate_paraphrases]
 appends every result to a JSONL checkpoint the moment it arrives; a rerun of the same call asks the
-backend only for what is missing.
+backend only for what is missing, and for what got no answer (a transient failure, never a rejection).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from cardio_st.data.checkpoint import JsonlCheckpoint
+from cardio_st.data.paraphrase_filters import clean_output, rejection_reason
 from cardio_st.errors import CardioSTError
-from cardio_st.llm.base import Generator
+from cardio_st.llm.base import Generator, Unanswered
 from cardio_st.llm.factory import make_generator
 from cardio_st.llm.local import HFGenerator
 from cardio_st.llm.openai import OpenAIGenerator
@@ -94,122 +95,25 @@ def make_paraphraser(spec: str, *, model: str | None = None, **kwargs: Any) -> P
     return make_generator(spec, model=model, **classes, **options)
 
 
-_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
-_COURTESY = re.compile(r"^(?:sure|certainly|of course|okay|ok|absolutely)\s*[!.,:]+\s*", re.IGNORECASE)
-_HERE_IS = re.compile(r"^here(?:['\u2019]s| is| are)\b[^:\n]{0,100}:\s*", re.IGNORECASE)
-_LABEL = re.compile(
-    r"^[*_#\s]*(?:(?:the |a )?(?:paraphrase[sd]?|rephrased|reworded|rewritten|rewrite)"
-    r"(?: (?:sentence|version|text))?|answer)[*_\s]*:[*_\s]*",
-    re.IGNORECASE,
-)
-_QUOTES = {
-    '"': '"',
-    "'": "'",
-    "\u201c": "\u201d",
-    "\u2018": "\u2019",
-    "\u00ab": "\u00bb",
-    "`": "`",
-    "**": "**",
-}
-
-
-def clean_output(raw: str) -> str:
-    """The paraphrase inside a model's raw answer.
-
-    Removes ``<think>...</think>`` reasoning (and an unclosed or unopened block), preambles such as
-    "Sure! Here is a paraphrase:" or "Paraphrase:", keeps the first paragraph only (its line breaks
-    become spaces) and strips surrounding quotes.
-
-    Example:
-        >>> clean_output('Sure! Here is a paraphrase:\\n\\n"The patient has no fever."\\n\\nI kept it short.')
-        'The patient has no fever.'
-    """
-    text = _THINK_BLOCK.sub("", raw or "")
-    if "</think>" in text.lower():  # the template opened the block in the prompt
-        text = text[text.lower().rfind("</think>") + len("</think>") :]
-    if "<think>" in text.lower():  # cut off while reasoning
-        text = text[: text.lower().find("<think>")]
-    text = text.strip()
-    previous = None
-    while text != previous:
-        previous = text
-        for pattern in (_COURTESY, _HERE_IS, _LABEL):
-            text = pattern.sub("", text, count=1).strip()
-    paragraph = next((p for p in re.split(r"\n\s*\n", text) if p.strip()), "")
-    text = " ".join(paragraph.split())
-    changed = True
-    while changed and text:
-        changed = False
-        for opening, closing in _QUOTES.items():
-            if (
-                len(text) > len(opening) + len(closing)
-                and text.startswith(opening)
-                and text.endswith(closing)
-            ):
-                text, changed = text[len(opening) : -len(closing)].strip(), True
-    return text
-
-
-_REFUSALS = re.compile(
-    r"^sorry\b|\bI(?:'m| am) (?:sorry|unable|not able)\b|\bI (?:cannot|can't|can not|won't|will not)\b"
-    r"|\bI apologi[sz]e\b|\bas an ai\b|\b(?:ai|large) language model\b",
-    re.IGNORECASE,
-)
-
-
-def _normalised(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
-
-
-def rejection_reason(
-    source: str, paraphrase: str, *, min_length_ratio: float = 0.5, max_length_ratio: float = 2.0
-) -> str | None:
-    """Why a cleaned paraphrase is unusable, or ``None`` when it is accepted.
-
-    Checks, in order: ``"empty"``; ``"refusal"`` (an "I'm sorry", "I cannot", "As an AI" ... that the
-    source does not itself contain); ``"copy"`` (equal to the source ignoring case, punctuation and
-    spacing); ``"too short"`` / ``"too long"`` (word count over the source's outside
-    ``[min_length_ratio, max_length_ratio]``).
-
-    Example:
-        >>> rejection_reason("No chest pain.", "I'm sorry, I can't help with that.")
-        'refusal'
-    """
-    paraphrase = (paraphrase or "").strip()
-    if not paraphrase:
-        return "empty"
-    straight = paraphrase.replace("\u2019", "'")
-    match = _REFUSALS.search(straight)
-    if match and not re.search(re.escape(match.group(0)), source.replace("\u2019", "'"), re.IGNORECASE):
-        return "refusal"
-    if _normalised(paraphrase) == _normalised(source):
-        return "copy"
-    source_words = len(source.split())
-    if source_words:
-        ratio = len(paraphrase.split()) / source_words
-        if ratio < min_length_ratio:
-            return "too short"
-        if ratio > max_length_ratio:
-            return "too long"
-    return None
-
-
 @dataclass(frozen=True)
 class ParaphraseResult:
-    """One item's outcome: exactly one of ``paraphrase`` and ``rejected`` is set.
+    """One item's outcome: exactly one of ``paraphrase``, ``rejected`` and ``failed`` is set.
 
     Attributes:
         key: The caller's id of the item.
         text: The source sentence.
-        paraphrase: The cleaned, accepted paraphrase, or ``None`` when rejected.
-        rejected: Why it was rejected ("empty", "refusal", "copy", "too short", "too long",
+        paraphrase: The cleaned, accepted paraphrase, or ``None``.
+        rejected: Why the answer was rejected ("empty", "refusal", "copy", "too short", "too long",
             "low similarity"), or ``None``.
+        failed: Why no answer came (a transient failure after the backend's retries, e.g. ``content:
+            null``), or ``None``; a rerun asks again for it.
     """
 
     key: str
     text: str
     paraphrase: str | None
     rejected: str | None
+    failed: str | None = None
 
 
 def _verdict(
@@ -240,22 +144,34 @@ def generate_paraphrases(
     min_similarity: float | None = None,
     min_length_ratio: float = 0.5,
     max_length_ratio: float = 2.0,
+    retry_rejected: bool = False,
+    retry_unparsed: bool = False,
     show_progress: bool = True,
 ) -> list[ParaphraseResult]:
     """Paraphrase every text once, resumably: one accepted paraphrase or an explicit rejection per item.
 
     The checkpoint is a JSONL file. Its first line is a header ``{"format": 1, "paraphraser": name,
     "filters": {...}}`` (the filters of the run that created it, for the record). Every later line is
-    one finished item ``{"key", "text", "raw", "paraphrase", "rejected"}``, appended and flushed the
-    moment its result arrives and fsynced at least once a second. A rerun skips finished keys (the
-    backend is never asked for them again), drops a cut-off or damaged last line (the file is truncated
-    back to its last complete line and that item regenerated) and refuses a checkpoint written by
-    another paraphraser (unless it holds no items yet) or whose item text changed under the same key.
-    Items in the checkpoint whose keys are not among ``keys`` are ignored and kept.
+    one item ``{"key", "text", "raw", "paraphrase", "rejected"}``, appended and flushed the
+    moment its result arrives and fsynced at least once a second; the last line of a key is the one
+    that counts. A rerun skips finished keys (the backend is never asked for them again), drops a
+    cut-off or damaged last line (the file is truncated back to its last complete line and that item
+    regenerated) and refuses a checkpoint written by another paraphraser (unless it holds no items yet)
+    or whose item text changed under the same key. Items in the checkpoint whose keys are not among
+    ``keys`` are ignored and kept.
+
+    A text the backend got no answer for after its own retries (an
+    [Unanswered][cardio_st.llm.base.Unanswered]: ``content: null``, no choices) is written as
+    ``{"key", "text", "raw": null, "failed": reason}``: not finished, so every rerun asks again for it,
+    and returned with ``failed`` set, never as a rejection. ``retry_unparsed`` and ``retry_rejected`` ask
+    again, on this run, for finished items whose answer held no paraphrase at all ("empty": blank, cut
+    off while reasoning, or a ``content: null`` that an earlier version recorded so) or was rejected by
+    the other cheap filters (refusal, copy, too short, too long); "low similarity" is decided after
+    generation and is not asked again.
 
     Filters are re-applied from ``"raw"`` on every run, so changing them costs no generation:
-    [clean_output][cardio_st.data.paraphrase.clean_output], then
-    [rejection_reason][cardio_st.data.paraphrase.rejection_reason] with the length ratios (the
+    [clean_output][cardio_st.data.paraphrase_filters.clean_output], then
+    [rejection_reason][cardio_st.data.paraphrase_filters.rejection_reason] with the length ratios (the
     verdict written in each line is this one, at the time it was written), then, with a
     ``similarity_model`` and ``min_similarity``, a cosine floor between source and paraphrase
     (``"low similarity"``), computed in one batched pass over all accepted items at the end.
@@ -272,6 +188,9 @@ def generate_paraphrases(
         min_similarity: Cosine floor; needs ``similarity_model``.
         min_length_ratio: Smallest accepted paraphrase/source word-count ratio.
         max_length_ratio: Largest accepted paraphrase/source word-count ratio.
+        retry_rejected: Ask again for finished items whose answer the filters rejected (refusal, copy,
+            too short, too long).
+        retry_unparsed: Ask again for finished items whose answer held no paraphrase ("empty").
         show_progress: Show a tqdm bar (total: all items; initial: those already finished).
 
     Returns:
@@ -310,8 +229,10 @@ def generate_paraphrases(
     store = JsonlCheckpoint(path, header, identity="paraphraser", what="paraphrase")
     finished: dict[str, dict] = {}
     for record in store.records:
-        finished.setdefault(record["key"], record)
+        if record.get("failed") is None:  # a transient failure is not finished: asked again
+            finished[record["key"]] = record  # the last answer of a key counts (retry_* append more)
     raws: list[str | None] = [None] * len(texts)
+    failures: dict[int, str] = {}
     try:
         for i, (key, text) in enumerate(zip(keys, texts)):
             record = finished.get(key)
@@ -326,6 +247,13 @@ def generate_paraphrases(
         ignored = len(finished) - sum(raw is not None for raw in raws)
         if ignored:
             logger.info("%s: %d finished items are not in this input; ignored", path, ignored)
+        if retry_rejected or retry_unparsed:
+            for i, raw in enumerate(raws):
+                reason = (
+                    None if raw is None else _verdict(texts[i], raw, min_length_ratio, max_length_ratio)[1]
+                )
+                if reason is not None and (retry_unparsed if reason == "empty" else retry_rejected):
+                    raws[i] = None
         pending = [i for i, raw in enumerate(raws) if raw is None]
         bar = tqdm(
             total=len(texts),
@@ -341,7 +269,13 @@ def generate_paraphrases(
                 try:
                     for j, raw in stream:
                         i = pending[j]
-                        if raws[i] is not None:
+                        if raws[i] is not None or i in failures:
+                            continue
+                        if isinstance(raw, Unanswered):  # transient: recorded, not finished
+                            record = {"key": keys[i], "text": texts[i], "raw": None, "paraphrase": None}
+                            store.append({**record, "rejected": None, "failed": raw.reason})
+                            failures[i] = raw.reason
+                            bar.update(1)
                             continue
                         raw = "" if raw is None else str(raw)
                         paraphrase, rejected = _verdict(texts[i], raw, min_length_ratio, max_length_ratio)
@@ -353,7 +287,7 @@ def generate_paraphrases(
                     close = getattr(stream, "close", None)
                     if close is not None:
                         close()
-        missing = sum(raw is None for raw in raws)
+        missing = sum(raw is None for i, raw in enumerate(raws) if i not in failures)
         if missing:
             raise CardioSTError(
                 f"{paraphraser.name} returned no output for {missing} texts: rerun to retry them", exit_code=1
@@ -362,7 +296,8 @@ def generate_paraphrases(
         store.close()
 
     verdicts = [
-        _verdict(text, raw or "", min_length_ratio, max_length_ratio) for text, raw in zip(texts, raws)
+        (None, None) if i in failures else _verdict(text, raw or "", min_length_ratio, max_length_ratio)
+        for i, (text, raw) in enumerate(zip(texts, raws))
     ]
     if use_similarity:
         accepted = [i for i, (paraphrase, _) in enumerate(verdicts) if paraphrase is not None]
@@ -377,20 +312,29 @@ def generate_paraphrases(
                 if score < min_similarity:
                     verdicts[i] = (None, "low similarity")
     results = [
-        ParaphraseResult(key, text, paraphrase, rejected)
-        for key, text, (paraphrase, rejected) in zip(keys, texts, verdicts)
+        ParaphraseResult(key, text, paraphrase, rejected, failures.get(i))
+        for i, (key, text, (paraphrase, rejected)) in enumerate(zip(keys, texts, verdicts))
     ]
     reasons = Counter(r.rejected for r in results if r.rejected)
     summary = ", ".join(f"{reason}: {n}" for reason, n in reasons.most_common()) or "none"
     logger.info(
-        "paraphrases: %d accepted, %d rejected (%s); %d generated now, %d from %s",
-        len(results) - sum(reasons.values()),
+        "paraphrases: %d accepted, %d rejected (%s), %d without an answer; %d generated now, %d from %s",
+        len(results) - sum(reasons.values()) - len(failures),
         sum(reasons.values()),
         summary,
+        len(failures),
         len(pending),
         len(texts) - len(pending),
         path,
     )
+    if failures:
+        logger.warning(
+            "%d sentences got no answer from %s after its retries (last: %s): they are not rejected; "
+            "rerun the same command to ask again for them",
+            len(failures),
+            paraphraser.name,
+            next(iter(failures.values())),
+        )
     if sum(reasons.values()) > len(results) / 2:
         logger.warning(
             "most paraphrases were rejected (%s): check the model, the prompt and the filters", summary

@@ -8,7 +8,9 @@
 - [graded][cardio_st.evaluation.graded]: nDCG/MAP/MRR@10 on graded (LLM-judged) labels.
 - [mteb][cardio_st.evaluation.mteb]: mteb tasks by name and runs; the local tasks (ICD-10-CM, pairs,
   labelled corpora) in [mteb_tasks][cardio_st.evaluation.mteb_tasks].
-- [report][cardio_st.evaluation.report]: ``cardio-st evaluate``: several models and tasks, one report.
+- [report][cardio_st.evaluation.report]: ``cardio-st evaluate``: several models and tasks, one report;
+  what it checks before any model loads (task names, their data, the ``[report]`` extra) in
+  [checks][cardio_st.evaluation.checks].
 
 Names are imported on first use, so importing this package stays cheap.
 """
@@ -17,9 +19,21 @@ from cardio_st.utils.lazy import attach
 
 __getattr__, __dir__, __all__ = attach(
     __name__,
-    ["codes", "graded", "icd10", "mteb", "mteb_tasks", "ranking", "report", "retrieval", "shorthand"],
+    [
+        "checks",
+        "codes",
+        "graded",
+        "icd10",
+        "mteb",
+        "mteb_tasks",
+        "ranking",
+        "report",
+        "retrieval",
+        "shorthand",
+    ],
     {
         "ICD10Evaluator": "icd10",
+        "check_tasks": "checks",
         "PairRetrievalEvaluator": "retrieval",
         "evaluate_icd10": "icd10",
         "evaluate_labelled": "graded",

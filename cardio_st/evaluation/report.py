@@ -17,6 +17,14 @@ from typing import Any
 
 from cardio_st.data.pairs import load_splits
 from cardio_st.errors import CardioSTError
+from cardio_st.evaluation.checks import (
+    _UNKNOWN_TASK,
+    ICD10_TASKS,
+    SHORTHAND_TASKS,
+    check_report,
+    check_tasks,
+    report_extra_hint,
+)
 from cardio_st.evaluation.graded import evaluate_labelled
 from cardio_st.evaluation.icd10 import evaluate_icd10
 from cardio_st.evaluation.mteb import get_tasks, run_mteb
@@ -25,18 +33,16 @@ from cardio_st.evaluation.shorthand import evaluate_shorthand
 from cardio_st.retrieval.base import Encoder, Retriever
 from cardio_st.retrieval.named import load_retriever, resolve_retriever
 
-__all__ = ["TaskResult", "evaluate_tasks", "query_latency_ms", "write_report"]
+__all__ = [
+    "TaskResult",
+    "check_report",
+    "check_tasks",
+    "evaluate_tasks",
+    "query_latency_ms",
+    "report_extra_hint",
+    "write_report",
+]
 
-#: Tasks by name: what ``cardio-st evaluate --task`` accepts besides ``triplets:DIR``, ``labels:DIR``
-#: (a corpus labelled by ``cardio-st label``) and ``mteb:NAME``.
-ICD10_TASKS = {"icd10": "cardio", "icd10-all": "all"}
-#: The clinical-shorthand benchmark by task name -> its scope (test side reported).
-SHORTHAND_TASKS = {"shorthand": "cardio"}
-_UNKNOWN_TASK = (
-    "unknown task {task!r}: use icd10 (circulatory chapter), icd10-all, shorthand, triplets:DIR, labels:DIR "
-    "or mteb:NAME"
-)
-_PREFIXES = ("triplets:", "labels:", "mteb:")
 _NEITHER = "cannot evaluate a {kind}: pass a SentenceTransformer or a retriever"
 
 
@@ -151,9 +157,7 @@ def evaluate_tasks(
     for model in models:  # fail on a bad model name before loading anything
         if isinstance(model, str):
             resolve_retriever(model)
-    for task in tasks:  # fail on a bad task name before any model runs
-        if not (task in ICD10_TASKS or task in SHORTHAND_TASKS or task.startswith(_PREFIXES)):
-            raise CardioSTError(_UNKNOWN_TASK.format(task=task))
+    check_tasks(tasks)
     models = [(model, load_retriever(model)) if isinstance(model, str) else model for model in models]
     results = []
     for name, model in models:
@@ -195,9 +199,7 @@ def _plot(results: list[TaskResult], path: Path) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise CardioSTError(
-            'the PNG report needs matplotlib: pip install "cardio-st[report]"', exit_code=1
-        ) from None
+        raise CardioSTError(f"the PNG report needs matplotlib: {report_extra_hint()}", exit_code=1) from None
     tasks = list(dict.fromkeys(r.task for r in results))
     with_latency = any(r.query_ms is not None for r in results)
     figure, axes = plt.subplots(

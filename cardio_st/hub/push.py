@@ -25,6 +25,7 @@ from cardio_st.errors import CardioSTError
 from cardio_st.hub.stage import Weights, stage_upload
 from cardio_st.models.record import describe_model, read_record, write_record
 from cardio_st.modules.asymmetric_router import routed_with_adapter, save_asymmetric
+from cardio_st.utils.cache import cache_dir
 from cardio_st.utils.files import new_folder
 
 if TYPE_CHECKING:
@@ -123,9 +124,24 @@ def _record_of(model: SentenceTransformer) -> dict[str, Any]:
 
 
 def _staging_folder(folder: Path) -> Path:
-    """Beside the model (same file system: hard links, no copies), else in the system's temp folder."""
+    """A new temporary folder outside the user's folders, removed after the push succeeds or fails.
+
+    Weights are hard-linked into it when it is on the model's file system (no copy of 16 GB), so the
+    first of the cardio-st cache (``cache_dir()/push``) and the system's temp folder that shares the
+    model's file system is used; when neither does, the cache, and the files are copied. Never the
+    model's folder or its parent: a failed or killed push must not leave anything among the user's files.
+    """
+    device = folder.resolve().stat().st_dev
+    candidates = [cache_dir() / "push", Path(tempfile.gettempdir())]
+    for parent in candidates:
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            if parent.stat().st_dev == device:
+                return Path(tempfile.mkdtemp(prefix="cardio-st-push-", dir=parent))
+        except OSError:
+            continue
     try:
-        return Path(tempfile.mkdtemp(prefix=".cardio-st-push-", dir=folder.resolve().parent))
+        return Path(tempfile.mkdtemp(prefix="cardio-st-push-", dir=candidates[0]))
     except OSError:
         return Path(tempfile.mkdtemp(prefix="cardio-st-push-"))
 
@@ -241,10 +257,7 @@ def push_to_hub(
     message = commit_message or f"Upload {kind} with cardio-st {__version__}"
     same = [f"`{name}=True`" for name, on in (("private", private), ("create_pr", create_pr)) if on]
     same += [f"`revision={revision!r}`"] if revision else []
-    retry = (
-        f" The staged files are kept in {staging}: pushing that folder to {repo_id} again"
-        f"{' with ' + ', '.join(same) if same else ''} retries without staging again"
-    )
+    retry = f" Run the same push again{' (with ' + ', '.join(same) + ')' if same else ''} to retry."
     step = "create"
     try:
         hub_request("create_repo", token=token, repo_id=repo_id, private=private, exist_ok=True)
@@ -276,7 +289,8 @@ def push_to_hub(
                 "commit or not at all, so the repository holds what it held before."
             )
         raise CardioSTError(_scrub(text + retry, secret), exit_code=1) from None
-    shutil.rmtree(staging, ignore_errors=True)
+    finally:  # success, failure or Ctrl-C: the staged copy goes
+        shutil.rmtree(staging, ignore_errors=True)
     return PushResult(
         repo_id,
         files,

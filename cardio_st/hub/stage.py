@@ -1,10 +1,12 @@
-"""Staging a push: exactly the files to upload, written to a folder -- the model card enriched, an
-adapter's base named by Hub id, training leftovers left out, the adapter merged on request. Leaves out
+"""Staging a push: exactly the files to upload, written to a folder -- an allowlist of model, tokenizer
+and card files (links out of the folder refused), the model card enriched, an adapter's base named by
+Hub id, the adapter merged on request. Leaves out
 the Hub (cardio_st.hub.push uploads what this stages) and the card's wording (cardio_st.models.card).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
 import os
@@ -23,11 +25,12 @@ from cardio_st.models.card import (
     transformer_folders,
 )
 from cardio_st.models.loader import load_model
+from cardio_st.models.record import read_record
 from cardio_st.modules.lora_transformer import merge_lora
 from cardio_st.utils.files import replace_file
-from cardio_st.utils.hub import base_model_hub_id
+from cardio_st.utils.hub import REPO_ID, base_model_hub_id, known_hub_id
 
-__all__ = ["Weights", "stage_upload"]
+__all__ = ["UPLOADED_FILES", "Weights", "stage_upload"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +41,36 @@ _ADAPTER_FILES = {"adapter_config.json", "adapter_model.safetensors", "adapter_m
 _TRAINER_STATE = {"training_args.bin", "optimizer.pt", "scheduler.pt", "scaler.pt", "trainer_state.json"}
 
 
-def _left_out(relative: Path) -> str | None:
+#: The files a push uploads, by name, at the top or in a module's folder (1_Pooling/, a Router's
+#: routes): sentence-transformers and PEFT model files, tokenizer files, the card, cardio-st's record.
+#: Anything else (notes, logs, secrets) stays behind and is reported.
+UPLOADED_FILES = (
+    "modules.json",
+    "config*.json",
+    "*_config.json",
+    "config_sentence_transformers.json",
+    "*.safetensors",
+    "*.safetensors.index.json",
+    "pytorch_model*.bin",
+    "pytorch_model.bin.index.json",
+    "adapter_config.json",
+    "adapter_model.*",
+    "tokenizer.json",
+    "tokenizer.model",
+    "tokenizer_config.json",
+    "vocab*",
+    "merges.txt",
+    "special_tokens_map.json",
+    "spiece.model",
+    "sentencepiece*",
+    "added_tokens.json",
+    "chat_template*",
+    "README.md",
+    "cardio_st.json",
+)
+
+
+def _left_out(relative: Path, folder: Path) -> str | None:
     parts = relative.parts
     if any(part.startswith(".") for part in parts):
         return "hidden file"
@@ -50,7 +82,36 @@ def _left_out(relative: Path) -> str | None:
         return "trainer state, not part of the model"
     if ".partial" in relative.name or relative.name.endswith(".tmp"):
         return "unfinished write"
+    if not any(fnmatch.fnmatchcase(relative.name, pattern) for pattern in UPLOADED_FILES):
+        return "not a model, tokenizer or card file (push uploads only those)"
+    if relative.suffix == ".bin" and any((folder / relative.parent).glob("*.safetensors")):
+        return "PyTorch copy of weights that are in safetensors"
     return None
+
+
+def _model_files(folder: Path) -> list[tuple[Path, Path]]:
+    """``(relative, source)`` of every file under ``folder``, a link read as its target.
+
+    Raises:
+        CardioSTError: for a symbolic link whose target is outside ``folder`` (its contents are not
+            the model's: uploading them could publish anything on this machine).
+    """
+    root = folder.resolve()
+    found = []
+    for directory, subfolders, names in os.walk(folder):
+        for name in [*subfolders, *names]:
+            path = Path(directory, name)
+            if not path.is_symlink():
+                continue
+            target = path.resolve()
+            if not target.is_relative_to(root):
+                raise CardioSTError(
+                    f"{path} is a link to {target}, outside the model folder {folder}: push uploads only "
+                    "the model's own files; replace the link with a copy, or remove it"
+                )
+        found += [(Path(directory, n).relative_to(folder), Path(directory, n).resolve()) for n in names]
+        subfolders[:] = [d for d in subfolders if not Path(directory, d).is_symlink()]
+    return sorted((relative, source) for relative, source in found if source.is_file())
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -87,6 +148,9 @@ def _check_model_folder(folder: Path) -> None:
 def _base_for_adapter(folder: Path, config: dict[str, Any], base_model_id: str | list[str] | None) -> str:
     given = base_model_id if isinstance(base_model_id, str) or base_model_id is None else base_model_id[0]
     recorded = config.get("base_model_name_or_path") or ""
+    trained_with = [hub_id for hub_id in read_record(folder).get("base_models") or [] if REPO_ID.match(hub_id)]
+    if given is None and not known_hub_id(recorded) and trained_with:
+        given = trained_with[0]  # the Hub id given at training time (`base_model_id`) for a local base
     try:
         return base_model_hub_id(recorded, given)
     except CardioSTError:
@@ -111,6 +175,10 @@ def stage_upload(
     """Write into ``out_dir`` exactly the files a push of ``folder`` uploads; returns them and the files
     left out with their reasons.
 
+    Only an allowlist is staged ([UPLOADED_FILES][cardio_st.hub.stage.UPLOADED_FILES]: model, PEFT,
+    tokenizer and card files, at the top or in module folders); every other file is left out and
+    reported. A symbolic link whose target leaves ``folder`` is refused.
+
     Weights and other files are hard-linked where possible; the model card (``README.md``) and, for an
     adapter, ``adapter_config.json`` (its base named by Hub id) are written anew, so ``folder`` is never
     changed. ``weights="merged"`` folds the adapter into full weights first; ``"adapter"`` insists the
@@ -131,9 +199,8 @@ def stage_upload(
     left_out: dict[str, str] = {}
     if weights == "merged":
         _save_merged(folder, out)
-    for source in sorted(p for p in folder.rglob("*") if p.is_file()):
-        relative = source.relative_to(folder)
-        reason = _left_out(relative)
+    for relative, source in _model_files(folder):
+        reason = _left_out(relative, folder)
         if reason:
             left_out[relative.as_posix()] = reason
         elif weights == "merged" and ((out / relative).exists() or relative.name in _ADAPTER_FILES):

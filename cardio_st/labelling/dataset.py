@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from cardio_st.data.readers import read_rows
 from cardio_st.errors import CardioSTError
 from cardio_st.labelling.votes import Pair, Vote, cohen_kappa, majority_vote
 from cardio_st.utils.files import atomic_write
@@ -177,37 +178,44 @@ def import_review(folder: str | os.PathLike, path: str | os.PathLike) -> dict[st
         ``summary.json``.
 
     Raises:
-        CardioSTError: for a file without the columns, a grade outside 0-3, or a pair that was never
-            labelled, naming the line.
+        CardioSTError: for a missing or empty file, one without the columns, a malformed or non-UTF-8
+            row, a grade outside 0-3, or a pair that was never labelled, naming the file and line.
     """
     folder, path = Path(folder), Path(path)
     labels = _read_labels(folder)
+    if not path.is_file():
+        raise CardioSTError(
+            f"review file {path} not found: pass the review-sample.csv of the labelling run, with its "
+            "expert_grade column filled in"
+        )
     reviewed = _read_json(folder / "review.json")
     random_rows: list[tuple[int, int]] = []
-    with open(path, encoding="utf8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        needed = {"query_id", "doc_id", "expert_grade"}
-        if not needed <= set(reader.fieldnames or []):
+    needed = {"query_id", "doc_id", "expert_grade"}
+    rows = 0
+    for where, _, row in read_rows(path):
+        if not rows and not needed <= set(row):
             raise CardioSTError(
                 f"{path}: needs the columns {sorted(needed)}, as in the review-sample.csv of a labelling run"
             )
-        for row in reader:
-            cell = (row["expert_grade"] or "").strip()
-            if not cell:
-                continue
-            if cell not in {"0", "1", "2", "3"}:
-                raise CardioSTError(
-                    f"{path}, line {reader.line_num}: expert_grade {cell!r} is not 0, 1, 2 or 3"
-                )
-            pair = (row["query_id"], row["doc_id"])
-            if pair not in labels:
-                raise CardioSTError(
-                    f"{path}, line {reader.line_num}: query {pair[0]!r} and passage {pair[1]!r} were never "
-                    f"labelled in {folder}"
-                )
-            reviewed[f"{pair[0]}\t{pair[1]}"] = int(cell)
-            if row.get("sampled", "random") == "random":  # the votes' own label, even after an earlier review
-                random_rows.append((majority_vote(labels[pair].votes).label, int(cell)))
+        rows += 1
+        cell = (row["expert_grade"] or "").strip()
+        if not cell:
+            continue
+        if cell not in {"0", "1", "2", "3"}:
+            raise CardioSTError(f"{where}: expert_grade {cell!r} is not 0, 1, 2 or 3")
+        pair = (row["query_id"], row["doc_id"])
+        if pair not in labels:
+            raise CardioSTError(
+                f"{where}: query {pair[0]!r} and passage {pair[1]!r} were never labelled in {folder}"
+            )
+        reviewed[f"{pair[0]}\t{pair[1]}"] = int(cell)
+        if row.get("sampled", "random") == "random":  # the votes' own label, even after an earlier review
+            random_rows.append((majority_vote(labels[pair].votes).label, int(cell)))
+    if not rows:
+        raise CardioSTError(
+            f"{path} holds no rows: pass the review-sample.csv of the labelling run "
+            "(a header and one row a pair)"
+        )
     _write_json(folder / "review.json", reviewed)
     changed = _apply_review(labels, reviewed)
     queries, corpus = _texts(folder)

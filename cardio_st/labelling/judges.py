@@ -32,6 +32,7 @@ from cardio_st.labelling.prompt import (  # noqa: F401 (GRADES ... render_prompt
     prompt_id,
     render_prompt,
 )
+from cardio_st.llm.base import Unanswered
 from cardio_st.llm.factory import make_generator
 
 __all__ = ["Judge", "JudgeRun", "judge_pairs", "make_judge"]
@@ -105,10 +106,14 @@ class JudgeRun:
             answered validly within ``max_attempts``.
         low_quality: ``(judge name, query id)`` for queries a judge found too vague (grades capped).
         asked: Requests sent in this run, per judge (0 for a finished checkpoint).
+        unanswered: ``unanswered[judge name][(query id, doc id)]``: why the backend got no answer at all
+            for the pair in this run (a transient failure such as ``content: null``, after its retries;
+            not an unparsed answer: it does not count against ``max_attempts`` and a rerun asks again).
     """
 
     grades: dict[str, dict[tuple[str, str], int]] = field(default_factory=dict)
     unparsed: dict[str, dict[tuple[str, str], str]] = field(default_factory=dict)
+    unanswered: dict[str, dict[tuple[str, str], str]] = field(default_factory=dict)
     low_quality: set[tuple[str, str]] = field(default_factory=set)
     asked: dict[str, int] = field(default_factory=dict)
 
@@ -136,10 +141,13 @@ class _JudgeWork:
         )
         self.grades: dict[tuple[str, str], int] = {}
         self.failures: dict[tuple[str, str], list[str]] = {}
+        self.unanswered: dict[tuple[str, str], str] = {}  # this run's transient failures
         self.low: set[str] = set()
         self.asked = 0
         stale = 0
         for record in self.store.records:
+            if record.get("transient"):
+                continue  # no answer came (content null, ...): asked again, never counted as malformed
             if retry_unparsed and record.get("grades") is None:
                 continue  # earlier malformed answers do not count against a fixed judge
             fresh = self._unchanged(record)
@@ -190,6 +198,7 @@ class _JudgeWork:
                 doc
                 for doc in docs
                 if (query_id, doc) not in self.grades
+                and (query_id, doc) not in self.unanswered
                 and len(self.failures.get((query_id, doc), [])) < attempts
             ]
             todo += [(query_id, pending[i : i + size]) for i in range(0, len(pending), size)]
@@ -211,6 +220,9 @@ class _JudgeWork:
                         return
                     self.asked += 1
                     answered.add(index)
+                    if isinstance(raw, Unanswered):
+                        bar.update(self._unanswered(*todo[index], raw.reason, attempts))
+                        continue
                     bar.update(self._record(*todo[index], str(raw or ""), attempts))
             finally:
                 close = getattr(stream, "close", None)
@@ -220,7 +232,30 @@ class _JudgeWork:
                 bar.update(self._record(*todo[index], "", attempts))
 
     def _finished(self, pair: tuple[str, str], attempts: int) -> bool:
-        return pair in self.grades or len(self.failures.get(pair, [])) >= attempts
+        return pair in self.grades or pair in self.unanswered or len(self.failures.get(pair, [])) >= attempts
+
+    def _unanswered(self, query_id: str, docs: list[str], reason: str, attempts: int) -> int:
+        """Record a batch the backend got no answer for (kept in the file, skipped when resuming, so a
+        rerun asks again); not asked again in this run. Returns how many of its pairs it settled."""
+        before = sum(self._finished((query_id, doc), attempts) for doc in docs)
+        query_sha, doc_sha = self._fingerprint(query_id, docs)
+        self.store.append(
+            {
+                "key": f"{query_id}|{'|'.join(docs)}|unanswered",
+                "query": query_id,
+                "docs": docs,
+                "query_sha": query_sha,
+                "doc_sha": doc_sha,
+                "raw": None,
+                "grades": None,
+                "error": reason,
+                "transient": True,
+            }
+        )
+        for doc in docs:
+            if (query_id, doc) not in self.grades:
+                self.unanswered[(query_id, doc)] = reason
+        return sum(self._finished((query_id, doc), attempts) for doc in docs) - before
 
     def _record(self, query_id: str, docs: list[str], raw: str, attempts: int) -> int:
         """Append one answer to the checkpoint; returns how many of its pairs it finished."""
@@ -264,7 +299,10 @@ def judge_pairs(
     batch, raw text, parsed grades or the parse error), appended as answers arrive. Judges run at the
     same time, each with its backend's own concurrency. A batch whose answer is malformed is asked
     again, up to ``max_attempts`` answers in all per pair; pairs still without a valid grade are
-    reported in ``unparsed``. A rerun asks nobody about a pair it already has a grade for (or has asked
+    reported in ``unparsed``. A batch the backend got no answer for after its own retries (an
+    [Unanswered][cardio_st.llm.base.Unanswered]: ``content: null``, no choices) is not a malformed
+    answer: it is reported in ``unanswered``, recorded as transient, and asked again by the next run.
+    A rerun asks nobody about a pair it already has a grade for (or has asked
     ``max_attempts`` times), unless the query's or passage's text changed since.
 
     Args:
@@ -341,6 +379,11 @@ def judge_pairs(
         run_result.unparsed[name] = {
             pair: tried[-1]
             for pair, tried in work.failures.items()
+            if pair in wanted and pair not in work.grades
+        }
+        run_result.unanswered[name] = {
+            pair: reason
+            for pair, reason in work.unanswered.items()
             if pair in wanted and pair not in work.grades
         }
         run_result.low_quality |= {(name, query_id) for query_id in work.low if query_id in pairs}

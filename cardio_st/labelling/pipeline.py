@@ -49,6 +49,7 @@ from cardio_st.labelling.votes import (  # noqa: F401 (Vote ... majority_vote: i
 )
 from cardio_st.retrieval.base import Encoder
 from cardio_st.retrieval.named import load_retriever
+from cardio_st.utils.files import claim_folder
 
 __all__ = ["DEFAULT_RETRIEVERS", "LabelSummary", "label_corpus", "pool_candidates"]
 
@@ -118,8 +119,9 @@ class LabelSummary:
         queries: Queries read.
         documents: Passages read.
         pairs: Candidate (query, passage) pairs shown to the judges.
-        judges: Per judge: pairs graded, pairs unparsed (with an example error), requests sent now,
-            queries it found too vague.
+        judges: Per judge: pairs graded, pairs unparsed (with an example error), pairs it got no
+            answer for in this run (transient, asked again by a rerun), requests sent now, queries it
+            found too vague.
         labelled: Pairs with a label (at least one judge answered).
         unlabelled: Pairs no judge answered validly.
         grades: How many labels of each grade.
@@ -158,13 +160,27 @@ class LabelSummary:
         """
         silent = [name for name, report in self.judges.items() if report["graded"] == 0]
         if silent:
-            last = self.judges[silent[0]]["unparsed_example"]
+            report = self.judges[silent[0]]
+            last = report["unparsed_example"] or report.get("unanswered_example")
             raise CardioSTError(
                 f"judge {silent[0]} gave no usable answer (last: {last}); the labels come from the other "
                 "judges. Fix it, then rerun with `retry_unparsed=True` (pairs already graded are not asked "
                 "again), or rerun without that judge",
                 exit_code=1,
             )
+
+
+def _is_label_folder(folder: Path) -> bool:
+    """Whether an unmarked folder is an earlier ``label`` run's: its judgements, candidates or summary."""
+    try:
+        summary = _read_json(folder / "summary.json")
+    except (OSError, ValueError):
+        summary = None
+    return (
+        (folder / "judgements").is_dir()
+        or (folder / "candidates.json").is_file()
+        or (isinstance(summary, dict) and {"judges", "pairs", "dataset"} <= set(summary))
+    )
 
 
 def _candidates(
@@ -199,6 +215,7 @@ def label_corpus(
     review_size: int = 200,
     seed: int = 0,
     retry_unparsed: bool = False,
+    overwrite: bool = False,
     show_progress: bool = True,
 ) -> LabelSummary:
     """Label a corpus for retrieval evaluation with several LLM judges, resumably.
@@ -209,7 +226,12 @@ def label_corpus(
     answered), each pair gets the majority grade ([majority_vote][cardio_st.labelling.votes.majority_vote];
     expert grades imported with [import_review][cardio_st.labelling.dataset.import_review] override it),
     and the labels are written with the agreement statistics and a BEIR dataset (see the module's folder
-    layout).
+    layout). Pairs a judge got no answer for (``content: null`` and other transient failures, after the
+    backend's retries) are reported as ``unanswered`` and asked again by the next run.
+
+    ``out`` is claimed with [claim_folder][cardio_st.utils.files.claim_folder]: a new or empty folder, or
+    an earlier ``label`` run's (resumed); any other non-empty folder is refused unless
+    ``overwrite=True``, which writes into it without deleting anything else there.
 
     Args:
         corpus: Passages: a file [load_documents][cardio_st.data.documents.load_documents] reads, or a
@@ -225,12 +247,13 @@ def label_corpus(
         review_size: Randomly sampled pairs in the expert review file (flagged pairs come on top).
         seed: Seed of the review sample.
         retry_unparsed: Ask again about pairs a judge answered malformed ``max_attempts`` times.
+        overwrite: Write into a non-empty folder that is not an earlier ``label`` run's.
         show_progress: Progress bar while judging.
 
     Returns:
         A [LabelSummary][cardio_st.labelling.pipeline.LabelSummary] (also written to ``summary.json``).
     """
-    folder = Path(out)
+    folder = claim_folder(out, owner="label", overwrite=overwrite, recognise=_is_label_folder)
     corpus_documents = load_documents(corpus, kind="corpus")
     query_documents = load_documents(queries, kind="queries")
     passages = dict(zip(corpus_documents.ids, corpus_documents.texts))
@@ -262,10 +285,13 @@ def label_corpus(
     judge_report = {}
     for judge in judges:
         unparsed = run.unparsed.get(judge.name, {})
+        unanswered = run.unanswered.get(judge.name, {})
         judge_report[judge.name] = {
             "graded": len(run.grades.get(judge.name, {})),
             "unparsed": len(unparsed),
             "unparsed_example": next(iter(unparsed.values()), None),
+            "unanswered": len(unanswered),
+            "unanswered_example": next(iter(unanswered.values()), None),
             "asked_now": run.asked.get(judge.name, 0),
             "low_quality_queries": sum(1 for name, _ in run.low_quality if name == judge.name),
         }

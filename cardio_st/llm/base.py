@@ -6,11 +6,27 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from cardio_st.errors import CardioSTError
 
-__all__ = ["Generator", "prompt_id"]
+__all__ = ["Generator", "Unanswered", "prompt_id"]
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    """What a backend yields for a text it got no answer for, after its own retries: a transient
+    failure (an answer without content, e.g. ``content: null``, or with no choices), not an answer.
+
+    A job records it as retryable -- never as a final verdict such as an empty answer -- so that a
+    rerun asks again. It is not a ``str``: ``isinstance(raw, Unanswered)`` tells it apart.
+
+    Attributes:
+        reason: What came back instead of an answer, for the record.
+    """
+
+    reason: str
 
 
 @runtime_checkable
@@ -24,8 +40,9 @@ class Generator(Protocol):
 
     name: str
 
-    def stream(self, texts: Sequence[str]) -> Iterator[tuple[int, str]]:
-        """Yield ``(index into texts, raw output)`` as results complete, in any order.
+    def stream(self, texts: Sequence[str]) -> Iterator[tuple[int, str | Unanswered]]:
+        """Yield ``(index into texts, raw output)`` as results complete, in any order; the raw output is
+        an [Unanswered][cardio_st.llm.base.Unanswered] for a text that got no answer after the retries.
 
         Raises:
             CardioSTError: for fatal problems (unreachable server after retries, unknown model).

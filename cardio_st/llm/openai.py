@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from cardio_st.errors import CardioSTError
-from cardio_st.llm.base import prompt_id
+from cardio_st.llm.base import Unanswered, prompt_id
 
 __all__ = ["OpenAIGenerator"]
 
@@ -40,11 +40,15 @@ class OpenAIGenerator:
     threads; results are yielded as they complete.
 
     Each request is retried on timeouts, connection errors (refused, reset, dropped without an answer),
-    HTTP 429 and 5xx: at most ``max_retries`` retries after the first attempt, waiting
-    ``backoff * 2**attempt`` seconds times a random jitter in [0.5, 1.5) (at most 60 s; a longer
-    ``Retry-After`` is honoured up to 60 s). Other answers are fatal at once: 401/403 (API key),
-    404/400 naming an unknown model, any other 4xx. Reasoning models: ``<think>`` blocks come back in
-    the raw output (the jobs remove them) and count against ``max_tokens``.
+    HTTP 429 and 5xx, and answers without content (``content: null`` or an empty ``choices`` list, which
+    overloaded servers and proxies send): at most ``max_retries`` retries after the first attempt,
+    waiting ``backoff * 2**attempt`` seconds times a random jitter in [0.5, 1.5) (at most 60 s; a longer
+    ``Retry-After`` is honoured up to 60 s). A text whose attempts all failed but at least one of which
+    came back without content is yielded as [Unanswered][cardio_st.llm.base.Unanswered] (the server
+    works; the job records it as retryable and goes on); a server that never answered is an error.
+    Other answers are fatal at once: 401/403 (API key), 404/400 naming an unknown model, any other 4xx.
+    A refusal in the ``refusal`` field is returned as the answer. Reasoning models: ``<think>`` blocks
+    come back in the raw output (the jobs remove them) and count against ``max_tokens``.
 
     Args:
         base_url: Server URL ending in ``/v1``.
@@ -151,7 +155,7 @@ class OpenAIGenerator:
         if self._served and not any(m in (self.model, f"{self.model}:latest") for m in self._served):
             raise self._unknown_model_error()
 
-    def _complete(self, text: str, stop: threading.Event) -> str:
+    def _complete(self, text: str, stop: threading.Event) -> str | Unanswered:
         url = f"{self.base_url}/chat/completions"
         messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
         payload = {
@@ -160,7 +164,7 @@ class OpenAIGenerator:
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
         }
-        last = "no attempt"
+        last, answered = "no attempt", False
         for attempt in range(self.max_retries + 1):
             retry_after = 0.0
             try:
@@ -170,9 +174,13 @@ class OpenAIGenerator:
             else:
                 if status == 200:
                     try:
-                        return _message_content(json.loads(body))
-                    except (ValueError, KeyError, IndexError, TypeError):
+                        content = _message_content(json.loads(body))
+                    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
                         last = f"malformed answer {body[:200]!r}"
+                    else:
+                        if isinstance(content, str):
+                            return content
+                        last, answered = content.reason, True
                 elif status in (401, 403):
                     raise self._auth_error(status)
                 elif status in (400, 404) and _names_unknown_model(body):
@@ -199,21 +207,27 @@ class OpenAIGenerator:
             logger.debug("retrying %s in %.2fs after %s", url, delay, last)
             if stop.wait(delay):
                 raise _Stopped
+        if answered:  # the server works but gave no content: transient, the job asks again later
+            logger.debug("no answer from %s after %d attempts (last: %s)", url, self.max_retries + 1, last)
+            return Unanswered(f"{last} ({self.max_retries + 1} attempts)")
         raise CardioSTError(
             f"the {self.role} server at {self.base_url} failed {self.max_retries + 1} times (last: {last}): "
             "is the server running? check the URL",
             exit_code=1,
         )
 
-    def stream(self, texts: Sequence[str]) -> Iterator[tuple[int, str]]:
-        """Yield ``(index, raw output)`` as requests complete; the first fatal error is raised here."""
+    def stream(self, texts: Sequence[str]) -> Iterator[tuple[int, str | Unanswered]]:
+        """Yield ``(index, raw output)`` as requests complete (an [Unanswered][cardio_st.llm.base.Unanswered]
+        for a text that got no content); the first fatal error is raised here."""
         if not len(texts):
             return
         self._preflight()
         todo: queue.SimpleQueue[int] = queue.SimpleQueue()
         for i in range(len(texts)):
             todo.put(i)
-        done: queue.SimpleQueue[tuple[int, str | None, BaseException | None]] = queue.SimpleQueue()
+        done: queue.SimpleQueue[tuple[int, str | Unanswered | None, BaseException | None]] = (
+            queue.SimpleQueue()
+        )
         stop = threading.Event()
 
         def work() -> None:
@@ -246,7 +260,7 @@ class OpenAIGenerator:
                         continue
                 if error is not None:
                     raise error
-                yield i, raw or ""
+                yield i, raw if isinstance(raw, Unanswered) else (raw or "")
         finally:
             stop.set()  # workers finish their current request and exit; daemon threads never block exit
 
@@ -284,8 +298,19 @@ def _names_unknown_model(body: bytes) -> bool:
     return bool(_UNKNOWN_MODEL.search(body.decode("utf-8", "replace").lower()))
 
 
-def _message_content(answer: dict) -> str:
-    content = answer["choices"][0]["message"].get("content")
+def _message_content(answer: dict) -> str | Unanswered:
+    """The answer's text; [Unanswered][cardio_st.llm.base.Unanswered] when it has no choice or its
+    content is null or missing (a refusal field is the text then). Other shapes raise."""
+    choices = answer["choices"]
+    if not choices:
+        return Unanswered("an answer with no choices")
+    message = choices[0]["message"]
+    content = message.get("content")
+    if content is None and isinstance(message.get("refusal"), str) and message["refusal"].strip():
+        return message["refusal"]
+    if content is None:
+        finish = choices[0].get("finish_reason")
+        return Unanswered("an answer with content null" + (f" (finish_reason {finish})" if finish else ""))
     if isinstance(content, list):  # content parts
         content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return content or ""
+    return content if isinstance(content, str) else ""

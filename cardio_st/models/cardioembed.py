@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 from cardio_st.errors import CardioSTError
+from cardio_st.models.names import BUILTIN_NAMES, resolve_model
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -72,8 +73,10 @@ def cardioembed(
     model, so ``encode_query`` / ``encode_document`` apply them after a reload too.
 
     Args:
-        base: Hub id or folder of the base model (a Hugging Face or sentence-transformers folder).
-        base_model_id: Hub id recorded in a LoRA checkpoint when ``base`` is a local folder.
+        base: Hub id or folder of the base model (a Hugging Face or sentence-transformers folder), or a
+            built-in name (``"minilm"``, ``"default"``) as every command accepts.
+        base_model_id: Hub id the base weights came from, recorded for publishing (optional: a local
+            folder is recorded by its path, so the model trains, resumes and reloads offline).
         lora: Train a LoRA adapter (True) or all weights (False).
         quantization: ``"8bit"`` (paper), ``"4bit"`` or None; only with ``lora=True``.
         r: LoRA rank.
@@ -102,6 +105,11 @@ def cardioembed(
     # Imported here: cardio_st.models must stay torch-free (resolving a model name imports it).
     from cardio_st.modules import eos_pooling, lora_transformer
 
+    source = resolve_model(base)  # the names every command accepts; a typo fails here, before loading
+    if base in BUILTIN_NAMES:
+        if base == "minilm" and base_model_id is None:
+            base_model_id = "sentence-transformers/all-MiniLM-L6-v2"  # what the built-in minilm is
+        base = str(source.path)
     if quantization is not None and not lora:
         raise CardioSTError(
             "a quantized base can only be trained through LoRA: pass `lora=True` or `quantization=None`"

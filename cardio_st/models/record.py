@@ -90,7 +90,7 @@ def describe_model(model: SentenceTransformer) -> dict[str, Any]:
         for config in (getattr(auto_model, "peft_config", None) or {}).values():
             base = config.base_model_name_or_path or base
             lora = lora_settings(vars(config))
-        hub_id = known_hub_id(base)
+        hub_id = getattr(module, "base_hub_id", None) or known_hub_id(base)  # set by lora_transformer
         if hub_id and hub_id not in bases:
             bases.append(hub_id)
         settings = getattr(auto_model.config, "quantization_config", None)

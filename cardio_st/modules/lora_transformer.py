@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from cardio_st.compat import drop_adapter_key_renamings
 from cardio_st.errors import CardioSTError
-from cardio_st.utils.hub import base_model_hub_id
+from cardio_st.utils.hub import recorded_base
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -137,9 +137,11 @@ def lora_transformer(
     weights in fp32 whatever the base dtype.
 
     Args:
-        model_name_or_path: Hub id or local folder of the base model.
-        base_model_id: Hub id to record as the base in the saved adapter; needed when
-            ``model_name_or_path`` is a local folder outside the Hugging Face cache.
+        model_name_or_path: Hub id or local folder of the base model. A folder is recorded in the
+            adapter by its absolute path ([recorded_base][cardio_st.utils.hub.recorded_base]):
+            the saved model and its checkpoints reload on exactly these weights, offline.
+        base_model_id: Hub id the base weights came from, for publishing (a push names it as the
+            adapter's base); optional.
         r: LoRA rank.
         lora_alpha: LoRA scaling numerator (the update is scaled by ``lora_alpha / r``).
         lora_dropout: Dropout on the adapter's input.
@@ -167,7 +169,7 @@ def lora_transformer(
 
     if r < 1 or lora_alpha <= 0 or not 0 <= lora_dropout < 1:
         raise CardioSTError(f"invalid LoRA settings r={r}, alpha={lora_alpha}, dropout={lora_dropout}")
-    hub_id = base_model_hub_id(model_name_or_path, base_model_id)
+    recorded, hub_id = recorded_base(model_name_or_path, base_model_id)
     kwargs = dict(model_kwargs or {})
     config = quantization_config(quantization)
     if config is not None:
@@ -188,7 +190,8 @@ def lora_transformer(
         LoraConfig(r=r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=targets, bias="none")
     )
     for adapter in model.peft_config.values():
-        adapter.base_model_name_or_path = hub_id
+        adapter.base_model_name_or_path = recorded
+    transformer.base_hub_id = hub_id  # read by the record (cardio_st.models.record.describe_model)
     for name, parameter in model.named_parameters():
         if "lora_" in name:
             parameter.data = parameter.data.to(torch.float32)
@@ -271,8 +274,8 @@ def extract_lora(
         base: The model it was fine-tuned from (same architecture).
         out_dir: Folder to write the adapter to.
         r: Rank of the approximation.
-        base_model_id: Hub id recorded as the adapter's base (see
-            [base_model_hub_id][cardio_st.utils.hub.base_model_hub_id]).
+        base_model_id: Hub id recorded as the adapter's base; default: the base's known Hub id, else
+            its folder's absolute path (see [recorded_base][cardio_st.utils.hub.recorded_base]).
         dtype: Dtype the adapter weights are stored in (``"float16"`` halves the file; ``"float32"``).
 
     Returns:
@@ -306,14 +309,15 @@ def extract_lora(
             changed[name] = delta
     if not changed:
         raise CardioSTError("no linear weight differs between the two models: nothing to extract")
+    recorded, recorded_hub_id = recorded_base(
+        getattr(base_model.config, "_name_or_path", "") or "", base_model_id
+    )
     config = LoraConfig(
         r=r,
         lora_alpha=r,
         lora_dropout=0.0,
         target_modules=sorted(changed),
-        base_model_name_or_path=base_model_hub_id(
-            getattr(base_model.config, "_name_or_path", "") or "", base_model_id
-        ),
+        base_model_name_or_path=recorded_hub_id or recorded,
     )
     state: dict[str, torch.Tensor] = {}
     kept: dict[str, float] = {}

@@ -80,6 +80,7 @@ def train_cardioembed(
     max_steps: int = -1,
     save_steps: int | None = None,
     overwrite: bool = False,
+    new_schedule: bool = False,
 ) -> TrainResult:
     """Train a CardioEmbed model from a base and a dataset on disk: what ``cardio-st train`` does.
 
@@ -94,7 +95,7 @@ def train_cardioembed(
         base: Base model: Hub id or folder (Hugging Face or sentence-transformers).
         data: Pairs/triplets: a ``save_to_disk`` folder, or ``.parquet``/``.jsonl``/``.csv`` files.
         output_dir: Checkpoints, then the model in ``output_dir/final``.
-        base_model_id: Hub id recorded as the adapter's base when ``base`` is a local folder.
+        base_model_id: Hub id the base weights came from, recorded for publishing (optional).
         lora: Train a LoRA adapter (else all weights).
         quantization: Base weights: ``"8bit"`` (CardioEmbed), ``"4bit"`` or None.
         r: LoRA rank.
@@ -113,6 +114,8 @@ def train_cardioembed(
         max_steps: Stop after this many steps (-1: run all epochs).
         save_steps: Checkpoint every N steps (default: 10 per run).
         overwrite: Start over instead of resuming from ``output_dir``'s checkpoints.
+        new_schedule: Go on from the last checkpoint's weights with a fresh optimizer and schedule (e.g. a
+            lower ``lr`` after a NaN loss); without it a resume with other data or settings is refused.
 
     Example:
         ```python
@@ -160,6 +163,7 @@ def train_cardioembed(
         max_steps=max_steps,
         save_steps=save_steps,
         resume=not overwrite,
+        new_schedule=new_schedule,
         data_name=Path(data).name,
     )
 
@@ -181,6 +185,7 @@ def align_encoders(
     save_steps: int | None = None,
     max_steps: int = -1,
     overwrite: bool = False,
+    new_schedule: bool = False,
 ) -> TrainResult:
     """CARE Stage I from two encoders and a dataset on disk: what ``cardio-st care align`` does.
 
@@ -204,6 +209,7 @@ def align_encoders(
         save_steps: Checkpoint every N steps (default: 10 per run).
         max_steps: Stop after this many steps (-1: run all epochs).
         overwrite: Start over instead of resuming from ``output_dir``.
+        new_schedule: Go on from the last checkpoint's weights with a fresh optimizer and schedule.
 
     Example:
         ```python
@@ -220,7 +226,7 @@ def align_encoders(
         raise CardioSTError(f"`bridge={bridge!r}` is unknown: use 'truncate' or 'project'")
     check_data(data)
     _positive(temperature=temperature, lr=lr, epochs=epochs, batch_size=batch_size)
-    output = prepare_output_dir(output_dir, overwrite=overwrite, stale=ALIGN_CACHE)
+    output = prepare_output_dir(output_dir, overwrite=overwrite, stale=ALIGN_CACHE, owner="care align")
     _set_seed(seed)
     model = care_model(_model(query), _model(document), bridge=bridge)
     return align(
@@ -237,6 +243,7 @@ def align_encoders(
         save_steps=save_steps,
         max_steps=max_steps,
         resume=not overwrite,
+        new_schedule=new_schedule,
         data_name=Path(data).name,
     )
 
@@ -255,6 +262,7 @@ def finetune_model(
     save_steps: int | None = None,
     max_steps: int = -1,
     overwrite: bool = False,
+    new_schedule: bool = False,
 ) -> TrainResult:
     """CARE Stage II from a CARE model and a dataset on disk: what ``cardio-st care finetune`` does.
 
@@ -275,6 +283,7 @@ def finetune_model(
         save_steps: Checkpoint every N steps (default: 10 per run).
         max_steps: Stop after this many steps (-1: run all epochs).
         overwrite: Start over instead of resuming from ``output_dir``.
+        new_schedule: Go on from the last checkpoint's weights with a fresh optimizer and schedule.
 
     Example:
         ```python
@@ -291,7 +300,7 @@ def finetune_model(
         raise CardioSTError(f"`document_lr={document_lr!r}` must be at least 0 (0 freezes the encoder)")
     check_data(data)
     _positive(temperature=temperature, query_lr=query_lr, epochs=epochs, batch_size=batch_size)
-    output = prepare_output_dir(output_dir, overwrite=overwrite)
+    output = prepare_output_dir(output_dir, overwrite=overwrite, owner="care finetune")
     _set_seed(seed)
     return finetune(
         _model(model),
@@ -306,6 +315,7 @@ def finetune_model(
         save_steps=save_steps,
         max_steps=max_steps,
         resume=not overwrite,
+        new_schedule=new_schedule,
         data_name=Path(data).name,
     )
 

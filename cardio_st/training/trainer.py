@@ -22,6 +22,8 @@ from cardio_st.errors import CardioSTError
 from cardio_st.models.card import write_model_card
 from cardio_st.models.record import training_record, write_record
 from cardio_st.modules.asymmetric_router import routed_with_adapter, save_asymmetric
+from cardio_st.training.resume import RUN_FILE, plan_run, record_inputs, start_run
+from cardio_st.utils.files import claim_folder
 
 if TYPE_CHECKING:
     from datasets import Dataset, DatasetDict
@@ -115,37 +117,61 @@ def check_data(path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def _is_run_folder(folder: Path) -> bool:
+    """Whether an unmarked folder holds a training run of an earlier cardio-st version."""
+    names = ("final", RUN_FILE, "train_summary.json", "document-targets", "document-targets.json")
+    return any(folder.glob("checkpoint-*")) or any((folder / name).exists() for name in names)
+
+
 def prepare_output_dir(
-    output_dir: str | os.PathLike, *, overwrite: bool = False, stale: tuple[str, ...] = ()
+    output_dir: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    stale: tuple[str, ...] = (),
+    owner: str = "train",
 ) -> Path:
     """The run-folder policy of [train][cardio_st.training.trainer.train]: what a finished or an
     interrupted run in ``output_dir`` means before training starts there.
 
+    - A non-empty folder that is not a training run's (a user's files, another command's output):
+      refused unless ``overwrite``, which writes beside its files and deletes none of them
+      ([claim_folder][cardio_st.utils.files.claim_folder]).
     - ``output_dir/final`` exists (a finished run): refused unless ``overwrite``.
     - ``checkpoint-*`` folders exist (an interrupted run): kept, so ``train(..., resume=True)`` resumes
       from the last one.
-    - ``overwrite``: the main process removes ``checkpoint-*``, ``final`` and the ``stale`` names (what
-      a recipe caches there, e.g. ``cardio_st.training.care.ALIGN_CACHE``); then train
-      with ``resume=False``.
+    - ``overwrite``: the main process removes ``checkpoint-*``, ``final``, earlier schedules
+      (``schedule-*``), the run's record of its inputs (``cardio_st_run.json``) and the ``stale`` names
+      (what a recipe caches there, e.g. ``cardio_st.training.care.ALIGN_CACHE``); then train with
+      ``resume=False``.
 
     Args:
         output_dir: The run's folder (it need not exist).
         overwrite: Start over: remove the previous run's checkpoints, model and ``stale`` files.
         stale: Other names in ``output_dir`` that belong to the previous run.
+        owner: The command the folder belongs to (``"train"``, ``"care align"``, ...), as marked in it.
 
     Returns:
-        ``output_dir`` as a Path.
+        ``output_dir`` as a Path (created by the main process).
 
     Raises:
-        CardioSTError: when ``output_dir`` holds a finished run and ``overwrite`` is False.
+        CardioSTError: when ``output_dir`` holds a finished run or files that are not a run's, and
+            ``overwrite`` is False.
     """
     output = Path(output_dir)
+    if is_main_process():
+        claim_folder(output, owner=owner, overwrite=overwrite, recognise=_is_run_folder)
     if (output / "final").exists() and not overwrite:
         raise CardioSTError(
             f"{output / 'final'} already holds a trained model: pass `overwrite=True` to train again"
         )
     if overwrite and output.is_dir() and is_main_process():
-        for path in [*output.glob("checkpoint-*"), output / "final", *(output / name for name in stale)]:
+        previous = [
+            *output.glob("checkpoint-*"),
+            *output.glob("schedule-*"),
+            output / "final",
+            output / RUN_FILE,
+        ]
+        for path in [*previous, *(output / name for name in stale)]:
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             elif path.exists():
@@ -179,6 +205,7 @@ def train(
     router_mapping: dict[str, str] | None = None,
     learning_rate_mapping: dict[str, float] | None = None,
     data_name: str | None = None,
+    new_schedule: bool = False,
 ) -> TrainResult:
     """Train ``model`` with temperature InfoNCE through ``SentenceTransformerTrainer``.
 
@@ -199,7 +226,16 @@ def train(
     Router model (e.g. ``{"anchor": "query", "positive": "document"}``) and
     ``learning_rate_mapping`` gives parameters whose names match a regular expression their own
     learning rate, as in ``SentenceTransformerTrainingArguments``. ``data_name`` names the data in the model's
-    record and card (e.g. the prepared folder's name). A model whose Router routes carry
+    record and card (e.g. the prepared folder's name).
+
+    **Resume is exact or refused.** The run records what it starts from -- the base models (path and
+    content fingerprint), a fingerprint of the data's rows and every setting that changes what is
+    trained -- in ``output_dir/cardio_st_run.json`` and in each checkpoint
+    ([cardio_st.training.resume][cardio_st.training.resume.plan_resume]). A resume with a different
+    base is refused; with different data or settings it is refused unless ``new_schedule=True``, which
+    moves the checkpoints to ``output_dir/schedule-K/`` and starts a new schedule (fresh optimizer,
+    warm-up and decay) from the last checkpoint's weights: the way to go on with a lower learning rate
+    after a NaN loss. A model whose Router routes carry
     LoRA adapters is saved with
     [save_asymmetric][cardio_st.modules.asymmetric_router.save_asymmetric] (adapters merged), so
     ``final`` reloads with plain sentence-transformers.
@@ -210,8 +246,9 @@ def train(
     model's.
 
     Raises:
-        CardioSTError: when the loss becomes NaN or infinite (naming the step and the last
-            checkpoint; the step's update is not applied) or the data is unusable.
+        CardioSTError: when the loss becomes NaN or infinite (naming the step, the last checkpoint and
+            the rerun that recovers; the step's update is not applied), when a resume would not be
+            exact (naming what differs), or when the data is unusable.
     """
     import torch
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
@@ -238,6 +275,9 @@ def train(
         if matryoshka_dims:
             loss = MatryoshkaLoss(model, loss, matryoshka_dims)
 
+    run = {"epochs": epochs, "batch_size": batch_size * _world_size(), "lr": lr, "warmup_ratio": warmup_ratio}
+    run.update(scheduler=scheduler, seed=seed, max_steps=max_steps)
+    run.update(router_mapping=router_mapping or {}, learning_rate_mapping=learning_rate_mapping or {})
     per_epoch = math.ceil(len(data["train"]) / (batch_size * _world_size()))
     total = max_steps if max_steps > 0 else math.ceil(per_epoch * epochs)
     save_steps = save_steps or max(1, total // 10)
@@ -272,6 +312,7 @@ def train(
         router_mapping=router_mapping or {},
         learning_rate_mapping=learning_rate_mapping or {},
     )
+    plan = plan_run(model, data, loss, output_dir, resume=resume, new_schedule=new_schedule, settings=run)
     trainer = SentenceTransformerTrainer(
         model=model,
         args=args,
@@ -279,7 +320,7 @@ def train(
         eval_dataset=data.get("eval"),
         loss=loss,
         evaluator=evaluator,
-        callbacks=callbacks,
+        callbacks=[record_inputs(output_dir, plan.manifest), *(callbacks or [])],
     )
 
     def stop_on_non_finite(module, inputs, output):
@@ -291,7 +332,8 @@ def train(
 
     loss.register_forward_hook(stop_on_non_finite)
 
-    last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() and resume else None
+    start_run(model, output_dir, plan, main_process=is_main_process())
+    last = plan.checkpoint
     if last:
         logger.warning("resuming from %s (pass `resume=False` to start over)", last)
     started = time.perf_counter()
@@ -299,10 +341,17 @@ def train(
         trainer.train(resume_from_checkpoint=last)
     except NonFiniteLossError as error:
         previous = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+        if previous:
+            recover = (
+                f"To go on from {previous} with a fresh optimizer and schedule at a lower learning rate, "
+                f"rerun with `lr={lr / 4:g}` `new_schedule=True`"
+            )
+        else:
+            recover = f"Rerun with a lower learning rate, e.g. `lr={lr / 4:g}`"
         raise CardioSTError(
             f"training stopped: {error}; nothing from that step was applied. Last checkpoint: "
-            f"{previous or 'none yet'}. Lower the learning rate (now {lr}), check the data for empty "
-            "or garbled rows, or train in fp32",
+            f"{previous or 'none yet'}. {recover}; also check the data for empty or garbled rows, or "
+            "train in fp32",
             exit_code=1,
         ) from None
     seconds = time.perf_counter() - started
@@ -317,10 +366,12 @@ def train(
         metrics = {key: float(value) for key, value in evaluator(model).items()}
     result = TrainResult(str(final_dir), trainer.state.global_step, last, round(seconds, 2), metrics)
     if trainer.is_world_process_zero():
-        run = {"steps": result.steps, "epochs": epochs, "batch_size": batch_size * _world_size(), "lr": lr}
-        run.update(warmup_ratio=warmup_ratio, scheduler=scheduler, seed=seed, seconds=result.seconds)
+        done = {"steps": result.steps, "epochs": epochs, "batch_size": batch_size * _world_size(), "lr": lr}
+        done.update(warmup_ratio=warmup_ratio, scheduler=scheduler, seed=seed, seconds=result.seconds)
+        if plan.manifest.get("continued_from"):
+            done["continued_from"] = plan.manifest["continued_from"]
         try:
-            write_record(final_dir, training_record(model, data, loss, data_name=data_name, **run))
+            write_record(final_dir, training_record(model, data, loss, data_name=data_name, **done))
             write_model_card(model, final_dir)  # the trainer's card, now with the final metrics, enriched
         except (
             Exception

@@ -1,6 +1,6 @@
-"""Content fingerprints of model folders: SHA-256 over the files that decide embeddings, with each
-file's hash remembered against its size and modification time. Torch-free; leaves out models in
-memory (cardio_st.retrieval.index.model_fingerprint hashes their weights).
+"""Content fingerprints of model folders (SHA-256 over the files that decide embeddings, with each
+file's hash remembered against its size and modification time) and of training data (over its rows).
+Torch-free; leaves out models in memory (cardio_st.retrieval.index.model_fingerprint hashes their weights).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from cardio_st.utils.cache import cache_dir
 from cardio_st.utils.files import atomic_write
 
-__all__ = ["files_fingerprint", "model_files"]
+__all__ = ["data_fingerprint", "files_fingerprint", "model_files"]
 
 logger = logging.getLogger(__name__)
 
@@ -84,3 +84,35 @@ def files_fingerprint(folder: str | Path, parts: Sequence[str] | None = None) ->
             logger.debug("could not update %s: %s", memo_path, error)
     return digest.hexdigest()
 
+
+def _column_bytes(array) -> bytes:
+    """The values of one Arrow column as bytes: raw numbers where possible (list columns by their
+    lengths and flattened values), else their JSON text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    kind = array.type
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        lengths = pc.list_value_length(array).fill_null(-1).to_numpy(zero_copy_only=False)
+        return lengths.tobytes() + _column_bytes(array.flatten())
+    if (pa.types.is_floating(kind) or pa.types.is_integer(kind)) and array.null_count == 0:
+        return array.to_numpy(zero_copy_only=False).tobytes()
+    return json.dumps(array.to_pylist(), default=str, ensure_ascii=False).encode()
+
+
+def data_fingerprint(data) -> str:
+    """SHA-256 over the rows of a ``DatasetDict`` (or ``Dataset``), in order: split names, column names
+    and every value. Two datasets with the same fingerprint train the same model; a changed, added,
+    removed or reordered row changes it. Reads the data once (about 1 s per 100 MB of text here)."""
+    splits = data if hasattr(data, "keys") else {"data": data}
+    digest = hashlib.sha256()
+    for split in sorted(splits):
+        dataset = splits[split]
+        names = sorted(dataset.column_names)
+        digest.update(f"{split}\0{len(dataset)}\0{names}\n".encode())
+        for batch in dataset.with_format("arrow").iter(batch_size=8192):
+            for name in names:
+                digest.update(name.encode() + b"\0" + _column_bytes(batch.column(name)))
+    return digest.hexdigest()

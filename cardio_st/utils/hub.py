@@ -10,12 +10,10 @@ from pathlib import Path
 
 from cardio_st.errors import CardioSTError
 
-__all__ = ["MODEL_ID", "REPO_ID", "base_model_hub_id", "known_hub_id", "looks_like_path"]
+__all__ = ["MODEL_ID", "REPO_ID", "base_model_hub_id", "known_hub_id", "looks_like_path", "recorded_base"]
 
 #: A model id as sentence-transformers resolves it: ``name`` or ``org/name``.
-MODEL_ID = re.compile(
-    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$"
-)
+MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
 
 
 def looks_like_path(name: str) -> bool:
@@ -73,3 +71,26 @@ def known_hub_id(model_name_or_path: str | None) -> str | None:
     except CardioSTError:
         return None
 
+
+def recorded_base(model_name_or_path: str, base_model_id: str | None = None) -> tuple[str, str | None]:
+    """What an adapter over ``model_name_or_path`` records as its base, and the base's Hub id.
+
+    A local folder is recorded by its absolute path, so that the adapter reloads -- and a resumed
+    run rebuilds -- on exactly those weights, offline; a Hub id is recorded as such. The Hub id
+    (``base_model_id``, else the one known from a Hub id or a Hugging Face cache folder) is what a
+    push writes into the published adapter instead (`cardio-st push`),
+    so a local base needs no Hub id until it is published.
+
+    Returns:
+        ``(recorded, hub_id)``: the path or id for ``adapter_config.json``, and the Hub id or None.
+
+    Raises:
+        CardioSTError: for a ``base_model_id`` that is not a Hub id (org/name), or a base that is
+            neither a local folder nor a Hub id.
+    """
+    hub_id = base_model_hub_id(model_name_or_path, base_model_id) if base_model_id else None
+    if os.path.isdir(model_name_or_path):
+        return str(Path(model_name_or_path).expanduser().resolve()), hub_id or known_hub_id(
+            model_name_or_path
+        )
+    return model_name_or_path, hub_id or base_model_hub_id(model_name_or_path)

@@ -65,12 +65,22 @@ def test_icd10_scope_gives_the_billable_descriptions():
         ("c.csv", "id,body\n1,x\n", "no 'text' column"),
         ("c.csv", "id,text\n1,x\n2,\n", r"c.csv, line 3: no text"),
         ("c.xml", "<doc/>", "unknown format .xml"),
+        ("c.jsonl", '{"id": "a", "text": 5}\n', r"c.jsonl, line 1: column 'text' holds a number \(5\)"),
+        ("c.txt", "fine\nnot \udce9 utf-8\n", r"c.txt, line 2: not UTF-8"),
+        (
+            "c.jsonl",
+            '{"id": "a", "text": "x"}\n{"id": "b", "text": "caf\udce9"}\n',
+            r"c.jsonl, line 2: not UTF-8",
+        ),
+        ("c.csv", "id,text\n1,x\n2,y,z\n", r"c.csv, line 3: 3 fields, the header has 2"),
+        ("c.parquet", "not parquet", "c.parquet is not a readable Parquet file"),
     ],
 )
 def test_bad_corpora_name_the_file_and_line(tmp_path, name, content, message):
-    (tmp_path / name).write_text(content)
-    with pytest.raises(CardioSTError, match=message):
+    (tmp_path / name).write_bytes(content.encode("utf-8", "surrogateescape"))  # \udce9: the byte 0xe9
+    with pytest.raises(CardioSTError, match=message) as raised:
         load_documents(tmp_path / name)
+    assert "\n" not in str(raised.value)
 
 
 def test_a_missing_corpus_names_the_formats(tmp_path):

@@ -103,7 +103,7 @@ def test_an_unknown_model_names_the_model_and_what_the_server_serves(corpus, tmp
     result = runner.invoke(
         app,
         ["prepare", str(corpus), "--out", str(tmp_path / "o"), "--paraphraser", f"openai:{server.url}",
-         "--model", "no-such-model"],
+         "--model", "no-such-model", "--split", "ratio", "--ratios", "0.5,0.5,0"],
     )  # fmt: skip
     assert result.exit_code != 0
     assert "no-such-model" in result.output and MODEL in result.output
@@ -218,7 +218,11 @@ def test_prepare_with_a_local_model_reports_that_every_paraphrase_was_rejected(c
 
     model = build_tiny_causal_lm(tmp_path / "lm")
     out = tmp_path / "out"
-    result = runner.invoke(app, ["prepare", str(corpus), "--out", str(out), "--paraphraser", f"hf:{model}"])
+    result = runner.invoke(
+        app,
+        ["prepare", str(corpus), "--out", str(out), "--paraphraser", f"hf:{model}", "--split", "ratio",
+         "--ratios", "0.5,0.5,0"],
+    )  # fmt: skip
     # Gibberish from a random model: each output rejected, the reasons reported, not hidden
     assert result.exit_code == 1
     assert "every paraphrase was rejected (" in result.output and "paraphrases.jsonl" in result.output
@@ -249,3 +253,142 @@ def test_prepare_training_data_takes_names_and_writes_what_the_command_writes(
     assert {k: v for k, v in summary.items() if k != "seconds"} == {
         k: v for k, v in written.items() if k != "seconds"
     }
+
+
+# Transient answers, retries on request, the split first, output folders
+
+
+def _flaky_paraphraser(url, **options):
+    from cardio_st.data.paraphrase import OpenAIParaphraser
+
+    return OpenAIParaphraser(url, MODEL, backoff=0.001, timeout=5.0, **{"max_retries": 1, **options})
+
+
+def _unanswered(out) -> set[str]:
+    """Texts whose latest line in the checkpoint is a transient failure (with its reason)."""
+    latest = {}
+    for line in (out / "paraphrases.jsonl").read_text().splitlines()[1:]:
+        record = json.loads(line)
+        latest[record["text"]] = record
+    assert all(
+        "content null" in r["failed"] or "no choices" in r["failed"]
+        for r in latest.values()
+        if r.get("failed")
+    )
+    return {text for text, record in latest.items() if record.get("failed")}
+
+
+def test_answers_without_content_are_asked_again_and_no_sentence_is_lost(corpus, tmp_path, start_server):
+    from cardio_st.data.prepare import UNANSWERED, prepare_corpus
+
+    # Given a server that answers content null 30% of the time and no choices 10%, on every attempt
+    server = start_server(null_rate=0.3, no_choices_rate=0.1, fail_rate=0.0, delay=0.0)
+    out = tmp_path / "out"
+    options = {"split": "ratio", "ratios": (0.5, 0.5, 0), "show_progress": False}
+    # When prepare runs with one retry per request
+    summary = prepare_corpus(corpus, out, paraphraser=_flaky_paraphraser(server.url), **options)
+    # Then no empty answer became a rejection: only the sentence whose real answer is blank is "empty"
+    assert server.nulls > 0 and server.no_choices > 0
+    rejected = {k.split(": ")[1]: v for k, v in summary.items() if k.startswith("paraphrases rejected: ")}
+    assert rejected.get("empty", 0) <= 1 and set(rejected) <= {"empty", "refusal", "copy", "too long"}
+    unanswered = summary.get(UNANSWERED, 0)
+    assert 0 < unanswered and summary["paraphrases accepted"] + unanswered + sum(rejected.values()) == 28
+    failed = _unanswered(out)
+    assert len(failed) == unanswered
+    # And each rerun asks again for exactly what got no answer, until every sentence has one
+    for _ in range(10):
+        server.forget()
+        summary = prepare_corpus(corpus, out, paraphraser=_flaky_paraphraser(server.url), **options)
+        assert set(server.asked) == failed
+        failed = _unanswered(out)
+        assert summary.get(UNANSWERED, 0) == len(failed)
+        if not failed:
+            break
+    assert summary["paraphrases accepted"] == 24 and UNANSWERED not in summary
+    assert all(summary[f"paraphrases rejected: {r}"] == 1 for r in ("empty", "refusal", "copy", "too long"))
+    assert len(load_from_disk(str(out))["train"]) + len(load_from_disk(str(out))["validation"]) == 24
+
+
+def test_retry_rejected_and_retry_unparsed_ask_again_for_those_only(corpus, tmp_path, server):
+    out = tmp_path / "out"
+    assert _prepare(corpus, out, server.url).exit_code == 0
+    # When rerun with --retry-unparsed: only the sentence whose answer held no paraphrase is asked again
+    server.forget()
+    result = _prepare(corpus, out, server.url, "--retry-unparsed")
+    assert result.exit_code == 0, result.output
+    assert [SPECIAL[text] for text in server.asked] == ["empty"]
+    # When rerun with --retry-rejected: the refusal, the copy and the too long one
+    server.forget()
+    result = _prepare(corpus, out, server.url, "--retry-rejected")
+    assert result.exit_code == 0, result.output
+    assert sorted(SPECIAL[text] for text in server.asked) == ["copy", "refusal", "too long"]
+    # And without a flag nothing is asked; the verdicts are those of the latest answers
+    server.forget()
+    assert _prepare(corpus, out, server.url).exit_code == 0 and server.asked == []
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["paraphrases accepted"] == 24
+    assert all(summary[f"paraphrases rejected: {reason}"] == 1 for reason in ("refusal", "copy", "empty"))
+
+
+def test_a_bad_split_fails_before_any_paraphrase_is_asked_for(corpus, tmp_path, server):
+    # Given four books, and a split by source into train, validation and test (six needed)
+    result = runner.invoke(
+        app,
+        ["prepare", str(corpus), "--out", str(tmp_path / "out"), "--paraphraser", f"openai:{server.url}",
+         "--model", MODEL, "--split", "source"],
+    )  # fmt: skip
+    # Then it fails at once, naming the fix, and the server was asked for nothing
+    assert result.exit_code == 2, result.output
+    assert "4 source(s) cannot fill the 3 splits" in result.output and "--split ratio" in result.output
+    assert server.asked == [] and not (tmp_path / "out" / "paraphrases.jsonl").exists()
+    # And a ratio split that leaves one split with a single source is refused just as early
+    result = _prepare(corpus, tmp_path / "out", server.url, "--ratios", "0.99,0.01,0")
+    assert result.exit_code == 2 and "validation split would hold no source" in result.output
+    assert server.asked == []
+
+
+def _labelling_folder(folder):
+    folder.mkdir()
+    summary = {"queries": 3, "documents": 6, "pairs": 16, "judges": {"A": {"graded": 16}}}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    (folder / "notes.txt").write_text("mine")
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_prepare_and_prepare_icd10_refuse_a_folder_they_did_not_write(corpus, tmp_path, server):
+    # Given a folder that holds a labelling run's summary.json and a file of the user's
+    folder = tmp_path / "labels"
+    before = _labelling_folder(folder)
+    # When prepare-icd10 and prepare are pointed at it, Then both refuse in one line, writing nothing
+    for result in (
+        runner.invoke(app, ["prepare-icd10", "--out", str(folder), "--scope", "cardio"]),
+        _prepare(corpus, folder, server.url),
+    ):
+        assert result.exit_code == 2, result.output
+        assert f"{folder} is not empty" in result.output and "--overwrite" in result.output
+        assert "Traceback" not in result.output and "`overwrite=True`" not in result.output
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before and server.asked == []
+    # When --overwrite is given, Then they write their outputs and delete nothing else
+    result = runner.invoke(app, ["prepare-icd10", "--out", str(folder), "--scope", "cardio", "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert (folder / "notes.txt").read_text() == "mine" and "release" in json.loads(
+        (folder / "summary.json").read_text()
+    )
+    assert load_from_disk(str(folder))["train"].num_rows > 400
+
+
+def test_a_folder_of_another_command_is_refused_and_earlier_runs_are_resumed(corpus, tmp_path, server):
+    from cardio_st.utils.files import FOLDER_MARKER, folder_owner
+
+    out = tmp_path / "out"
+    assert _prepare(corpus, out, server.url).exit_code == 0
+    assert folder_owner(out) == "prepare"
+    # A prepare folder is not prepare-icd10's
+    result = runner.invoke(app, ["prepare-icd10", "--out", str(out), "--scope", "cardio"])
+    assert result.exit_code == 2 and "output folder of cardio-st prepare" in result.output
+    # A folder written before the marker existed is still recognised by its checkpoint and resumed
+    (out / FOLDER_MARKER).unlink()
+    server.forget()
+    result = _prepare(corpus, out, server.url)
+    assert result.exit_code == 0, result.output
+    assert server.asked == [] and folder_owner(out) == "prepare"

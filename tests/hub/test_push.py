@@ -237,7 +237,7 @@ def test_the_token_never_appears_in_a_file_or_a_log_line(
         push_to_hub(folder, "my-lab/tiny-full", token=SECRET)
     assert hub.tokens and set(hub.tokens) == {SECRET}  # the token was really in play
     assert SECRET not in str(failed.value) and "hf_***" in str(failed.value)
-    written = [*hub.received, tmp_path / "dry", Path(str(failed.value).split("kept in ")[1].split(":")[0])]
+    written = [*hub.received, tmp_path / "dry"]  # the failed push's staging is gone (see below)
     for root in written:
         for path in root.rglob("*"):
             if path.is_file():
@@ -275,25 +275,91 @@ def test_full_weights_refuse_adapter_flags(full_model_folder, hub):
         push_to_hub(full_model_folder[0], "my-lab/x", weights="merged")
 
 
-def test_a_failed_upload_says_what_was_and_was_not_uploaded_and_keeps_the_staged_files(
-    full_model_folder, hub, tmp_path
+def _entries(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*")}
+
+
+def test_a_failed_upload_says_what_was_and_was_not_uploaded_and_leaves_nothing_behind(
+    full_model_folder, hub, tmp_path, monkeypatch
 ):
     folder, _ = full_model_folder
+    # Given the model's folder and its parent as they are, and a staging area the test can watch
+    monkeypatch.setenv("CARDIO_ST_CACHE", str(tmp_path / "cache"))
+    before, beside = _entries(folder), _entries(folder.parent)
     hub.fail_upload = ConnectionError("connection reset by peer")
+    # When the upload fails
     with pytest.raises(CardioSTError) as failed:
         push_to_hub(folder, "my-lab/tiny-full")
     message = str(failed.value)
     assert hub.names() == ["create_repo", "upload_folder"]
     assert "the repository exists, but none of the" in message and "was committed" in message
-    assert "ConnectionError: connection reset by peer" in message
-    staged = Path(message.split("kept in ")[1].split(":")[0])
-    assert (staged / "model.safetensors").is_file() and (staged / "README.md").is_file()
-    # the retry the message suggests uploads the same files
+    assert "ConnectionError: connection reset by peer" in message and "Run the same push again" in message
+    # Then no staging folder is left in the model's folder, beside it, or anywhere else
+    assert _entries(folder) == before and _entries(folder.parent) == beside
+    assert list((tmp_path / "cache" / "push").iterdir()) == []
+    staged_at = Path(hub.calls[-1][1]["folder_path"])
+    assert not staged_at.is_relative_to(folder.parent) and not staged_at.exists()
+    # and the retry the message suggests uploads the same files as a dry run
     hub.fail_upload = None
     push_to_hub(folder, "my-lab/tiny-full", dry_run=tmp_path / "dry")
-    push_to_hub(staged, "my-lab/tiny-full")
+    push_to_hub(folder, "my-lab/tiny-full")
     assert _tree(hub.received[0]) == _tree(tmp_path / "dry")
-    shutil.rmtree(staged)
+    assert list((tmp_path / "cache" / "push").iterdir()) == []
+
+
+@pytest.fixture
+def own_model_folder(full_model_folder, tmp_path):
+    """A copy of the full model that a test may add files to."""
+    return Path(shutil.copytree(full_model_folder[0], tmp_path / "model"))
+
+
+def test_only_model_files_are_uploaded_and_the_rest_is_reported(own_model_folder, hub):
+    # Given a model folder that also holds the user's notes and secrets
+    (own_model_folder / "notes.txt").write_text("ask the ethics board")
+    (own_model_folder / "secrets.env").write_text("DB_PASSWORD=hunter2")
+    (own_model_folder / "1_Pooling" / "scratch.csv").write_text("a,b")
+    # When it is pushed
+    result = push_to_hub(own_model_folder, "my-lab/tiny-full")
+    # Then only the model's files go up, and each file left behind is named with its reason
+    uploaded = set(_tree(hub.received[0]))
+    assert not {"notes.txt", "secrets.env", "1_Pooling/scratch.csv"} & uploaded
+    assert {"model.safetensors", "modules.json", "1_Pooling/config.json", "tokenizer.json"} <= uploaded
+    reason = "not a model, tokenizer or card file (push uploads only those)"
+    assert {
+        name: result.left_out[name] for name in ("notes.txt", "secrets.env", "1_Pooling/scratch.csv")
+    } == {
+        "notes.txt": reason,
+        "secrets.env": reason,
+        "1_Pooling/scratch.csv": reason,
+    }
+
+
+def test_a_link_out_of_the_model_folder_is_refused(own_model_folder, hub, tmp_path):
+    # Given a link, named like a model file, to a file outside the model folder
+    (tmp_path / "private.txt").write_text("patient list")
+    (own_model_folder / "vocab.txt").symlink_to(tmp_path / "private.txt")
+    # When it is pushed, Then it is refused in one line naming the link, and nothing is uploaded
+    with pytest.raises(
+        CardioSTError, match=r"vocab.txt is a link to .*private.txt, outside the model folder"
+    ):
+        push_to_hub(own_model_folder, "my-lab/tiny-full")
+    assert "upload_folder" not in hub.names()
+    result = runner.invoke(app, ["push", str(own_model_folder), "my-lab/tiny-full"])
+    assert (
+        result.exit_code == 2
+        and result.output.count("\n") == 1
+        and "outside the model folder" in result.output
+    )
+
+
+def test_a_link_inside_the_model_folder_uploads_its_target(own_model_folder, hub):
+    (own_model_folder / "model.safetensors").rename(own_model_folder / "weights.safetensors")
+    (own_model_folder / "model.safetensors").symlink_to("weights.safetensors")
+    push_to_hub(own_model_folder, "my-lab/tiny-full")
+    uploaded = hub.received[0]
+    assert (uploaded / "model.safetensors").read_bytes() == (
+        own_model_folder / "weights.safetensors"
+    ).read_bytes()
 
 
 def test_a_refused_token_names_the_login(full_model_folder, hub, monkeypatch):

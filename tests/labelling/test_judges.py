@@ -144,3 +144,34 @@ def test_a_local_transformers_judge_runs_through_the_same_loop(tmp_path):
     )
     # A random tiny LM writes no JSON: both pairs are reported unparsed, with the reason.
     assert run.grades[judge.name] == {} and set(run.unparsed[judge.name]) == {("q1", "d1"), ("q1", "d2")}
+
+
+def test_a_batch_without_an_answer_is_not_malformed_and_a_rerun_asks_again(servers, tmp_path):
+    from cardio_st.labelling.judges import Judge
+    from cardio_st.llm.base import Unanswered
+
+    inner = _judge(servers("A")).backend
+
+    class NoAnswerFirst:
+        """The first request of the first call comes back without content (after the client's retries)."""
+
+        calls = 0
+
+        def stream(self, prompts):
+            NoAnswerFirst.calls += 1
+            for index, raw in inner.stream(prompts):
+                first = NoAnswerFirst.calls == 1 and index == 0
+                yield index, Unanswered("an answer with content null (6 attempts)") if first else raw
+
+    judge = Judge("flaky-server", NoAnswerFirst())
+    # Given a judge whose answer about q1's batch never came
+    run = judge_pairs([judge], PAIRS, QUERIES, CORPUS, tmp_path, max_attempts=3, show_progress=False)
+    # Then those pairs are unanswered -- not unparsed, not asked again in this run -- and the rest graded
+    q1 = {("q1", doc) for doc in PAIRS["q1"]}
+    assert set(run.unanswered["flaky-server"]) == q1 and run.unparsed["flaky-server"] == {}
+    assert set(run.grades["flaky-server"]) == {("q2", doc) for doc in PAIRS["q2"]}
+    assert NoAnswerFirst.calls == 1
+    # When it runs again, Then only q1 is asked about, and every pair is graded
+    again = judge_pairs([judge], PAIRS, QUERIES, CORPUS, tmp_path, max_attempts=3, show_progress=False)
+    assert again.asked["flaky-server"] == 1 and again.unanswered["flaky-server"] == {}
+    assert set(again.grades["flaky-server"]) == q1 | set(run.grades["flaky-server"])

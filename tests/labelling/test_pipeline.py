@@ -207,3 +207,21 @@ def test_pooling_interleaves_the_retrievers_by_rank(minilm):
         dense = [ids[hit.corpus_id] for hit in hits[n]]
         expected = list(dict.fromkeys([lexical[0], dense[0], *lexical[1:2], *dense[1:2]]))
         assert pooled[query_id] == expected
+
+
+def test_label_refuses_a_folder_it_did_not_write_unless_overwrite(panel, tmp_path):
+    # Given a prepare run's folder with a file of the user's
+    out = tmp_path / "triplets"
+    out.mkdir()
+    (out / "summary.json").write_text(json.dumps({"corpus": "texts", "paraphraser": "openai:x", "kept": 3}))
+    (out / "notes.txt").write_text("mine")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    # When label writes there, Then it refuses in one line before asking any judge
+    result = runner.invoke(app, _args(panel, out))
+    assert result.exit_code == 2 and f"{out} is not empty" in result.output and "--overwrite" in result.output
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert all(judge.asked == [] for judge in panel)
+    # With --overwrite it labels into it and deletes nothing of the user's
+    result = runner.invoke(app, [*_args(panel, out), "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert (out / "notes.txt").read_text() == "mine" and (out / "labels.jsonl").is_file()

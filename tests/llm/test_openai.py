@@ -10,7 +10,8 @@ import pytest
 from fake_openai import MODEL, SENTENCES, FakeServer, _fake_answer
 
 from cardio_st.errors import CardioSTError
-from cardio_st.llm.openai import OpenAIGenerator, _names_unknown_model
+from cardio_st.llm.base import Unanswered
+from cardio_st.llm.openai import OpenAIGenerator, _message_content, _names_unknown_model
 
 
 def _client(server: FakeServer, **options) -> OpenAIGenerator:
@@ -46,6 +47,45 @@ def test_every_text_gets_its_answer_through_failures_and_a_dropped_connection(se
     answers = _generate(_client(server, concurrency=4), texts)
     assert answers == {i: _fake_answer(text) for i, text in enumerate(texts)}
     assert server.failures > 0 and server.drops == 1 and set(server.asked) == set(texts)
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ({"choices": [{"message": {"content": "No edema."}}]}, "No edema."),
+        ({"choices": [{"message": {"content": "  "}}]}, "  "),  # an answer: the job's filters judge it
+        ({"choices": [{"message": {"content": [{"type": "text", "text": "a "}, {"text": "b"}]}}]}, "a b"),
+        ({"choices": [{"message": {"content": None, "refusal": "I can't help."}}]}, "I can't help."),
+        ({"choices": [{"message": {"content": None}, "finish_reason": "length"}]}, Unanswered),
+        ({"choices": [{"message": {"role": "assistant"}}]}, Unanswered),
+        ({"choices": []}, Unanswered),
+    ],
+)  # fmt: skip
+def test_answers_without_content_are_unanswered_not_empty(answer, expected):
+    content = _message_content(answer)
+    if expected is Unanswered:
+        assert isinstance(content, Unanswered) and content.reason
+    else:
+        assert content == expected
+
+
+def test_answers_without_content_are_retried(start_server):
+    # Given a server whose answers come back with content null 30% of the time and without choices 10%
+    server = start_server(null_rate=0.3, no_choices_rate=0.1, delay=0.0)
+    texts = SENTENCES[:20]
+    # When every text is asked for
+    answers = _generate(_client(server, concurrency=4), texts)
+    # Then each gets its real answer: the empty ones were asked again, not returned as ""
+    assert server.nulls > 0 and server.no_choices > 0
+    assert answers == {i: _fake_answer(text) for i, text in enumerate(texts)}
+
+
+def test_a_text_never_answered_with_content_is_unanswered_and_the_others_go_on(start_server):
+    server = start_server(null_rate=1.0, delay=0.0)
+    answers = _generate(_client(server, max_retries=3, concurrency=2), SENTENCES[:3])
+    assert set(answers) == {0, 1, 2}
+    assert all(isinstance(a, Unanswered) and "content null" in a.reason for a in answers.values())
+    assert len(server.asked) == 3 * 4  # retried like any transient failure, then reported, not raised
 
 
 def test_the_system_message_is_sent_only_when_given(server):

@@ -59,9 +59,12 @@ def test_align_trains_the_query_route_only_and_resumes_without_embedding_again(c
     record = tmp_path / "document-targets.json"
     assert json.loads(record.read_text())["rows"] == 16
     stamp = record.stat().st_mtime_ns
-    # Run again with more steps: it resumes from the last checkpoint and reuses the targets
-    second = align(care, data, tmp_path, max_steps=4, **SETTINGS)
-    assert second.steps == 4 and second.resumed_from.endswith("checkpoint-2")
+    # Run again with more steps: not an exact resume (the schedule would change), so refused by name...
+    with pytest.raises(CardioSTError, match=r"max_steps 2 then, 4 now.*`new_schedule=True`"):
+        align(care, data, tmp_path, max_steps=4, **SETTINGS)
+    # ...and done as a new schedule from the last checkpoint's weights, reusing the targets
+    second = align(care, data, tmp_path, max_steps=4, new_schedule=True, **SETTINGS)
+    assert second.steps == 4 and (tmp_path / "schedule-1" / "checkpoint-2").is_dir()
     assert record.stat().st_mtime_ns == stamp
     assert not _changed(document, care[0].sub_modules["document"].state_dict())
     reloaded = SentenceTransformer(second.final_dir, device="cpu")
@@ -86,8 +89,10 @@ def test_finetune_moves_each_route_at_its_own_learning_rate_and_resumes(care, tm
     assert _changed(document, after)
     bridge = [module for module in care[0].sub_modules["document"] if type(module).__name__ == "Dense"][0]
     assert torch.equal(bridge.linear.weight, torch.eye(64, 384))
-    second = finetune(care, data, tmp_path / "both", max_steps=3, document_lr=1e-4, **SETTINGS)
-    assert first.steps == 2 and second.steps == 3 and second.resumed_from.endswith("checkpoint-2")
+    # more steps: a new schedule from the last checkpoint's weights (an exact resume would refuse them)
+    both = tmp_path / "both"
+    second = finetune(care, data, both, max_steps=3, document_lr=1e-4, new_schedule=True, **SETTINGS)
+    assert first.steps == 2 and second.steps == 3 and (both / "schedule-1" / "checkpoint-2").is_dir()
 
 
 def test_care_training_refuses_a_model_without_routes_and_other_columns(tiny_qwen3, care, tmp_path):

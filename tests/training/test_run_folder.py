@@ -8,6 +8,7 @@ import pytest
 from cardio_st.errors import CardioSTError
 from cardio_st.training.care import ALIGN_CACHE
 from cardio_st.training.trainer import check_data, is_main_process, prepare_output_dir
+from cardio_st.utils.files import folder_owner
 
 
 def _previous_run(folder):
@@ -19,9 +20,31 @@ def _previous_run(folder):
     return folder
 
 
-def test_a_new_folder_is_returned_and_not_created(tmp_path):
+def test_a_new_folder_is_created_and_marked_as_a_training_run(tmp_path):
     assert prepare_output_dir(tmp_path / "run") == tmp_path / "run"
-    assert not (tmp_path / "run").exists()
+    assert folder_owner(tmp_path / "run") == "train"
+    assert prepare_output_dir(tmp_path / "run") == tmp_path / "run"  # a rerun is ours
+
+
+def test_a_folder_of_other_files_is_refused_and_overwrite_deletes_none_of_them(tmp_path):
+    # Given a labelling run's folder (issue 18: its summary.json was overwritten by another command)
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / "summary.json").write_text('{"pairs": 120}')
+    # When a training run is pointed at it, Then it is refused, naming the fix, and nothing changes
+    with pytest.raises(CardioSTError, match=r"labels is not empty .*summary\.json.*`overwrite=True`"):
+        prepare_output_dir(labels)
+    assert sorted(p.name for p in labels.iterdir()) == ["summary.json"]
+    # And with overwrite the run may write there, and the labelling file stays
+    prepare_output_dir(labels, overwrite=True)
+    assert (labels / "summary.json").read_text() == '{"pairs": 120}'
+
+
+def test_another_commands_folder_is_refused(tmp_path):
+    prepare_output_dir(tmp_path / "run", owner="care align")
+    (tmp_path / "run" / "checkpoint-1").mkdir()
+    with pytest.raises(CardioSTError, match=r"output folder of cardio-st care align, not of train"):
+        prepare_output_dir(tmp_path / "run")
 
 
 def test_a_finished_run_is_refused_naming_the_keyword(tmp_path):
@@ -49,13 +72,14 @@ def test_overwrite_removes_the_previous_run_and_the_stale_names_only(tmp_path):
     # When it is prepared with overwrite and the CARE cache as stale
     assert prepare_output_dir(run, overwrite=True, stale=ALIGN_CACHE) == run
     # Then checkpoints, final and the cache are gone, and other files stay
-    assert sorted(path.name for path in run.iterdir()) == ["notes.txt"]
+    assert sorted(path.name for path in run.iterdir()) == [".cardio-st-folder.json", "notes.txt"]
 
 
 def test_overwrite_keeps_what_is_not_named_stale(tmp_path):
     run = _previous_run(tmp_path / "run")
     prepare_output_dir(run, overwrite=True)
     assert sorted(path.name for path in run.iterdir()) == [
+        ".cardio-st-folder.json",
         "document-targets",
         "document-targets.json",
         "notes.txt",

@@ -148,14 +148,18 @@ def test_nan_loss_stops_before_the_bad_update(tiny_qwen3_hub_id, tmp_path):
     assert not (tmp_path / "out" / "checkpoint-3").exists()
 
 
-def _train_cli(data, out, *extra):
+def _train_cli(data, out, *extra, base="cardio-st-tests/tiny-qwen3"):
+    return _train_cli_base(data, out, *extra, base=base)
+
+
+def _train_cli_base(data, out, *extra, base="cardio-st-tests/tiny-qwen3"):
     return [
         sys.executable,
         "-m",
         "cardio_st.cli",
         "train",
         "--base",
-        "cardio-st-tests/tiny-qwen3",
+        base,
         "--data",
         str(data),
         "--out",
@@ -173,8 +177,20 @@ def _train_cli(data, out, *extra):
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_to_the_same_weights(tiny_qwen3_hub_id, tmp_path):
+@pytest.mark.parametrize("local", [False, True], ids=["hub-id", "local-folder-offline"])
+def test_killed_run_resumes_to_the_same_weights(tiny_qwen3_hub_id, tiny_qwen3_path, tmp_path, local):
     data = _save_dataset(tmp_path / "ds", n_train=96)
+    if local:  # a local base outside the Hub cache, with a Hub id for publishing only (issue 18, 1)
+        import shutil
+
+        shutil.copytree(tiny_qwen3_path.parent / "hf", tmp_path / "base")
+        base = [str(tmp_path / "base"), "--base-model-id", "someone/other-weights"]
+    else:
+        base = [tiny_qwen3_hub_id]
+
+    def _train_cli(data, out):
+        return _train_cli_base(data, out, *base[1:], base=base[0])
+
     # Given an uninterrupted run
     straight = subprocess.run(
         _train_cli(data, tmp_path / "straight"), capture_output=True, text=True, timeout=600
