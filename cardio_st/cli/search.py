@@ -5,6 +5,7 @@ index a corpus, write a model out. Leaves out the searching itself (cardio_st.re
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -98,7 +99,8 @@ def search(
     """Find the ICD-10-CM codes a clinical phrase means (nearest official descriptions).
 
     The first run for a model and scope embeds the descriptions of the scope's billable codes and
-    caches them (resumable if interrupted); later runs only embed the query.
+    caches them, saying so, with a progress bar and ETA (resumable if interrupted: rerun it); later
+    runs only embed the query. A damaged cache is noticed and rebuilt.
 
     With `--index INDEX` it searches an index built by `cardio-st index` instead, loading only the
     query encoder of the model the index records (for an asymmetric CARE model, the small one).
@@ -144,6 +146,9 @@ def search(
     else:
         scope = resolve_scope(scope or "cardio")
         quiet_libraries()  # before resolve_model: the default's first use merges it, loading weights
+        for name in ("cardio_st.models.embedded", "cardio_st.retrieval.icd10"):
+            # "merging the default model", "embedding 1,427 descriptions": said before the wait, as notes
+            logging.getLogger(name).setLevel(logging.INFO)
         source = resolve_model(model)
 
         from cardio_st.retrieval.icd10 import ICD10Search
@@ -241,6 +246,9 @@ def export(
         ),
     ],
     out_dir: Annotated[str, typer.Argument(help="A new (or empty) folder to write.", show_default=False)],
+    overwrite: Annotated[
+        bool, typer.Option(help="Write into a non-empty OUT_DIR (same-named files replaced, none deleted).")
+    ] = False,
 ) -> None:
     """Write a model as a standalone sentence-transformers folder: plain
     ``SentenceTransformer(OUT_DIR)`` loads it, without cardio-st.
@@ -251,7 +259,7 @@ def export(
     from cardio_st.models.default import export_model
 
     quiet_libraries()
-    out = export_model(model, out_dir)
+    out = export_model(model, out_dir, overwrite=overwrite)
     typer.echo(f"wrote {model} to {out}")
 
 
@@ -287,6 +295,7 @@ def index_command(
         raise CardioSTError(f"--batch-size must be at least 1, got {batch_size}")
     resolve_model(model)  # fail on a bad --model before importing torch
     quiet_libraries()
+    logging.getLogger("cardio_st.retrieval.documents").setLevel(logging.INFO)  # "OUT is up to date"
     from cardio_st.retrieval.documents import index_documents
 
     built = index_documents(model, corpus, out, batch_size=batch_size, overwrite=overwrite)

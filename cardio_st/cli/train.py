@@ -37,7 +37,8 @@ def train(
     base_model_id: Annotated[
         str | None,
         typer.Option(
-            help="Hub id the base weights came from, recorded for push (optional: a local --base trains, resumes and reloads without it)."
+            help="Hub id the base weights came from, recorded for push (optional: a local --base trains, "
+            "resumes and reloads without it)."
         ),
     ] = None,
     lora: Annotated[
@@ -80,8 +81,9 @@ def train(
     projections of an 8-bit base, temperature 0.05, batch 128, lr 2e-4, 10% warm-up, cosine
     decay, no-duplicates batches, 2 epochs. Rerunning the same command after an interruption
     resumes exactly from the last checkpoint; a rerun with another base, data or settings is refused
-    (--new-schedule goes on from the checkpoint's weights with the new settings). Under `torchrun --nproc_per_node N -m cardio_st.cli train ...`
-    negatives are gathered across the N processes.
+    (--new-schedule goes on from the checkpoint's weights with the new settings). Under
+    `torchrun --nproc_per_node N -m cardio_st.cli train ...` negatives are gathered across the N
+    processes.
     """
     if quantize not in ("8bit", "4bit", "none"):
         raise CardioSTError(f"--quantize must be 8bit, 4bit or none, got {quantize!r}")

@@ -1,7 +1,8 @@
 """Data: ICD-10-CM codes, chapters and the split rule (icd10_codes), pairs and the evaluation set of the
 fixed split (icd10, which re-exports icd10_codes), clinical texts to sentences (corpus; its text rules
 in sentences), corpora to index (documents), pairs datasets for training (pairs), paraphrases
-(paraphrase), triplets (triplets) and the pipelines that chain them (prepare); the JSONL checkpoint
+(paraphrase, its filters in paraphrase_filters), triplets (triplets) and the pipelines that chain them
+(prepare); the one reader of user files that names file and line (readers); the JSONL checkpoint
 that every LLM job appends to (checkpoint); the clinical-shorthand benchmark's items (shorthand);
 abbreviation lexicons (abbreviations) and training terms in the words clinicians type (augment).
 
@@ -22,7 +23,9 @@ __getattr__, __dir__, __all__ = attach(
         "icd10_codes",
         "pairs",
         "paraphrase",
+        "paraphrase_filters",
         "prepare",
+        "readers",
         "sentences",
         "shorthand",
         "triplets",

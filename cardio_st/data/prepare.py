@@ -34,8 +34,8 @@ logger = logging.getLogger(__name__)
 #: The paraphrase checkpoint inside the output folder; a rerun resumes from it.
 CHECKPOINT_NAME = "paraphrases.jsonl"
 
-#: The summary key counting sentences that got no answer (transient failures, asked again on a rerun).
 UNANSWERED = "paraphrases without an answer (rerun to ask again)"
+"""The summary key counting sentences that got no answer (transient failures, asked again on a rerun)."""
 
 
 def _write_summary(out: Path, summary: dict[str, Any]) -> None:

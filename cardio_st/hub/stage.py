@@ -41,9 +41,6 @@ _ADAPTER_FILES = {"adapter_config.json", "adapter_model.safetensors", "adapter_m
 _TRAINER_STATE = {"training_args.bin", "optimizer.pt", "scheduler.pt", "scaler.pt", "trainer_state.json"}
 
 
-#: The files a push uploads, by name, at the top or in a module's folder (1_Pooling/, a Router's
-#: routes): sentence-transformers and PEFT model files, tokenizer files, the card, cardio-st's record.
-#: Anything else (notes, logs, secrets) stays behind and is reported.
 UPLOADED_FILES = (
     "modules.json",
     "config*.json",
@@ -68,6 +65,9 @@ UPLOADED_FILES = (
     "README.md",
     "cardio_st.json",
 )
+"""The files a push uploads, by name, at the top or in a module's folder (1_Pooling/, a Router's
+routes): sentence-transformers and PEFT model files, tokenizer files, the card, cardio-st's record.
+Anything else (notes, logs, secrets) stays behind and is reported."""
 
 
 def _left_out(relative: Path, folder: Path) -> str | None:
@@ -148,7 +148,8 @@ def _check_model_folder(folder: Path) -> None:
 def _base_for_adapter(folder: Path, config: dict[str, Any], base_model_id: str | list[str] | None) -> str:
     given = base_model_id if isinstance(base_model_id, str) or base_model_id is None else base_model_id[0]
     recorded = config.get("base_model_name_or_path") or ""
-    trained_with = [hub_id for hub_id in read_record(folder).get("base_models") or [] if REPO_ID.match(hub_id)]
+    recorded_ids = read_record(folder).get("base_models") or []
+    trained_with = [hub_id for hub_id in recorded_ids if REPO_ID.match(hub_id)]
     if given is None and not known_hub_id(recorded) and trained_with:
         given = trained_with[0]  # the Hub id given at training time (`base_model_id`) for a local base
     try:

@@ -1,7 +1,7 @@
-"""Models: one loader for names, folders, Hub ids and raw adapters (loader), the embedded models and the
-default (embedded, default), recipes that assemble cardio-st's modules (CardioEmbed, CARE), the routes
-of a saved Router, conversion of raw adapters into folders, and the training record and model card
-every saved model carries.
+"""Models: what a model name means (names), one loader for names, folders, Hub ids and raw adapters
+(loader), the embedded models and the default (embedded, default), recipes that assemble cardio-st's
+modules (CardioEmbed, CARE), the routes of a saved Router, conversion of raw adapters into folders, and
+the training record and model card every saved model carries.
 
 The names below are eager and torch-free (resolving a model name imports neither torch nor
 sentence-transformers); the other submodules are imported on first use.
@@ -15,7 +15,7 @@ from cardio_st.utils.lazy import attach
 
 __getattr__, __dir__, _lazy = attach(
     __name__,
-    ["build", "card", "card_sections", "care", "conversion", "record", "routes"],
+    ["build", "card", "card_sections", "care", "conversion", "names", "record", "routes"],
     {"care_model": "care", "convert": "conversion", "load_route": "routes"},
 )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import logging
 import os
 import shutil
 from functools import lru_cache
@@ -18,8 +19,11 @@ from pathlib import Path
 from cardio_st.errors import CardioSTError
 from cardio_st.modules.lora_transformer import merge_lora
 from cardio_st.utils.cache import cache_dir
+from cardio_st.utils.integrity import MANIFEST, verify_manifest, write_manifest
 
 __all__ = ["DEFAULT_MODEL", "ICD10_MINILM", "embedded_models", "materialise"]
+
+logger = logging.getLogger(__name__)
 
 #: What ``cardio-st search`` uses when no ``--model`` is given.
 DEFAULT_MODEL = "icd10-minilm"
@@ -77,6 +81,7 @@ def _merge_default(base: Path, out: Path) -> None:
     partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
     model.save(str(partial))
     shutil.copyfile(ICD10_MINILM / "README.md", partial / "README.md")
+    write_manifest(partial)
     try:
         os.replace(partial, out)
     except OSError:  # another process finished the same merge first
@@ -85,15 +90,55 @@ def _merge_default(base: Path, out: Path) -> None:
             raise
 
 
+#: Folders verified in this process, with the size and modification time of each file when they were.
+_VERIFIED: dict[Path, tuple] = {}
+
+
+def _signature(folder: Path) -> tuple:
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return tuple((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+
+
+def _sound(folder: Path) -> bool:
+    """Whether the merged folder holds exactly what the merge wrote: every file's size and SHA-256 against
+    the manifest written with it (about 60 ms for its 88 MB, once per process; again only if a file
+    changed since)."""
+    signature = _signature(folder)
+    if _VERIFIED.get(folder) == signature:
+        return True
+    problem = verify_manifest(folder)
+    if problem is None:
+        _VERIFIED[folder] = signature
+        return True
+    if (folder / MANIFEST).is_file():
+        logger.warning("the cached default model is damaged: %s; merging it again", problem)
+    else:  # merged by a cardio-st that wrote no checksums
+        logger.info("the cached default model %s has no checksums; merging it again", folder)
+    return False
+
+
 def materialise(name: str, folder: Path) -> None:
-    """Make sure the embedded model ``name`` is complete in ``folder``: for the default, merge its
-    adapter into the cached folder on first use (a few seconds, once); any other alias is a no-op.
+    """Make sure the embedded model ``name`` is complete and sound in ``folder``: for the default, merge
+    its adapter into the cached folder on first use (a few seconds, once), and merge it again when a
+    file there no longer matches the checksum recorded at the merge (a damaged or truncated file would
+    otherwise change every answer, or fail every search); any other alias is a no-op.
 
     Raises:
         CardioSTError: when the merged folder cannot be written.
     """
-    if name != "icd10-minilm" or (folder / "modules.json").is_file():
+    if name != "icd10-minilm":
         return
+    if folder.is_dir():
+        if (folder / "modules.json").is_file() and _sound(folder):
+            return
+        _VERIFIED.pop(folder, None)
+        damaged = folder.with_name(f".{folder.name}.damaged-{os.getpid()}")
+        try:
+            os.replace(folder, damaged)
+            shutil.rmtree(damaged, ignore_errors=True)
+        except OSError:  # another process is replacing it too
+            pass
+    logger.info("merging the default model into %s (once, a few seconds)", folder)
     try:
         _merge_default(embedded_models()["minilm"], folder)
     except OSError as error:

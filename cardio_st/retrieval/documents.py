@@ -42,7 +42,7 @@ from cardio_st.retrieval.encoders import (
     tokenizer_summary,
 )
 from cardio_st.retrieval.expansion import query_expander
-from cardio_st.retrieval.index import EmbeddingIndex, build_index
+from cardio_st.retrieval.index import DamagedIndexError, EmbeddingIndex, build_index
 from cardio_st.retrieval.queries import IndexQueries
 
 if TYPE_CHECKING:
@@ -84,9 +84,12 @@ def index_documents(
             (``OUT/final``). Recorded in the index, so search finds its query encoder.
         corpus: What [load_documents][cardio_st.data.documents.load_documents] reads (a file, a BEIR
             folder, ``icd10:SCOPE``), or [Documents][cardio_st.data.documents.Documents].
-        out: The index file to write (one safetensors file).
+        out: The index file to write: ``NAME.safetensors`` (the embeddings), with its ids and texts
+            beside it in ``NAME.safetensors.rows.arrow``
+            ([EmbeddingIndex.save][cardio_st.retrieval.index.EmbeddingIndex.save]).
         batch_size: Encoding batch size.
-        chunk_size: Documents per checkpointed chunk.
+        chunk_size: Documents per checkpointed chunk (what an interruption can lose; larger means fewer
+            files and fsyncs, which matters on a GPU).
         overwrite: Replace an index at ``out`` built from another corpus or model.
         show_progress: Progress bar with rate and ETA.
         device: Device for the encoders.
@@ -129,6 +132,13 @@ def index_documents(
     if out.is_file():
         try:
             existing = EmbeddingIndex.load(out)
+        except DamagedIndexError as error:
+            if not overwrite:
+                raise CardioSTError(
+                    f"{out} is a damaged index ({error.problem}): pass `overwrite=True` to rebuild it",
+                    exit_code=1,
+                ) from None
+            existing = None
         except CardioSTError:
             existing = None
         if (

@@ -3,7 +3,8 @@ Leaves out approximate indexes (HNSW, IVF): exact search is fast enough below ab
 
 Results equal sentence-transformers' ``util.semantic_search`` (cosine) on the same embeddings; where
 scores tie, the earlier corpus entry ranks first, whatever the chunk sizes or backend, so a ranking
-never changes between runs or machines.
+never changes between runs or machines. A NaN or infinite vector is an error naming its row, never a
+hit: NaN compares as the largest score and would rank first.
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ def semantic_search(
         corpus_chunk_size: Corpus rows scored at once (torch backend).
 
     Returns:
-        One list of [Hit][cardio_st.retrieval.base.Hit] per query, best first.
+        One list of [Hit][cardio_st.retrieval.base.Hit] per query, best first; every score finite.
+
+    Raises:
+        CardioSTError: for a NaN or infinite query or corpus embedding, naming its row.
 
     Examples:
         >>> import torch

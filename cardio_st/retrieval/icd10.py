@@ -19,9 +19,15 @@ from typing import TYPE_CHECKING, Literal
 
 from cardio_st.data.icd10 import data_release, load_codes, resolve_scope, scope_title
 from cardio_st.errors import CardioSTError
-from cardio_st.models.default import load_model
+from cardio_st.models.default import embedded_models, load_model
 from cardio_st.retrieval.expansion import Expansion, QueryExpander, query_expander
-from cardio_st.retrieval.index import FORMAT_VERSION, EmbeddingIndex, build_index, model_fingerprint
+from cardio_st.retrieval.index import (
+    FORMAT_VERSION,
+    DamagedIndexError,
+    EmbeddingIndex,
+    build_index,
+    model_fingerprint,
+)
 from cardio_st.retrieval.queries import HYBRID_METHOD as HYBRID_METHOD  # re-exported: the query checks
 from cardio_st.retrieval.queries import HYBRID_WEIGHT as HYBRID_WEIGHT  # and hybrid settings lived here
 from cardio_st.retrieval.queries import IndexQueries, truncated_queries
@@ -39,6 +45,10 @@ if TYPE_CHECKING:
 __all__ = ["CodeAnswer", "CodeHit", "ICD10Search", "icd10_expander", "search_icd10"]
 
 logger = logging.getLogger(__name__)
+
+#: Descriptions per checkpointed chunk of the cached index: about a second of CPU embedding each with
+#: MiniLM, so an interrupted first search loses little (75k descriptions: 292 chunks).
+CHUNK_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -134,7 +144,8 @@ class ICD10Search(IndexQueries):
         self._expander: QueryExpander | None = None
         if model is None or isinstance(model, (str, os.PathLike)):
             self.model, self._folder = load_model(model, device=device)
-            self.model_name = str(model) if model is not None else "default"
+            aliases = {folder: alias for alias, folder in embedded_models().items()}
+            self.model_name = "default" if model is None else aliases.get(Path(model), str(model))
         else:
             self.model, self._folder = model, None
             self.model_name = type(model).__name__
@@ -192,10 +203,23 @@ class ICD10Search(IndexQueries):
                     self._index = index
                     return index
                 logger.warning("cached index %s belongs to another model; rebuilding it", path)
+            except DamagedIndexError as error:
+                logger.warning(
+                    "the cached index %s is damaged (%s); rebuilding it", error.path, error.problem
+                )
             except CardioSTError as error:
                 logger.warning("%s; rebuilding it", error)
         codes = load_codes(self.scope, billable_only=True)
         title = scope_title(self.scope)
+        where = f"chapter {self.scope}, {title}" if self.scope.isdigit() else title
+        logger.info(
+            "embedding %s ICD-10-CM descriptions of %s with %s (once: cached in %s; an interrupted "
+            "build resumes)",
+            f"{len(codes):,}",
+            where,
+            self.model_name,
+            path.parent,
+        )
         metadata = {
             "kind": "icd10",
             "scope": self.scope,
@@ -212,6 +236,7 @@ class ICD10Search(IndexQueries):
             key=self.fingerprint,
             metadata=metadata,
             batch_size=self.batch_size,
+            chunk_size=CHUNK_SIZE,
             show_progress=self.show_progress,
             description=f"Embedding ICD-10-CM ({'all' if self.scope == 'all' else 'chapter ' + self.scope})",
         )

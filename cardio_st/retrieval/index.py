@@ -1,9 +1,17 @@
-"""Embedding indexes on disk: built in checkpointed chunks, saved atomically, keyed by model identity.
-Leaves out approximate search and vector databases: an index is one safetensors file plus its texts.
+"""Embedding indexes on disk: built in checkpointed chunks, saved atomically, keyed by model identity,
+checksummed. Leaves out approximate search and vector databases.
+
+An index is two files: ``NAME.safetensors`` holds the embeddings (float32, ``(n, dim)``) and, in its
+header, the small facts (format version, metadata such as the model fingerprint, SHA-256 checksums);
+``NAME.safetensors.rows.arrow`` holds the ids and texts, an uncompressed Arrow IPC file. Arrow rather
+than JSONL or Parquet: it memory-maps and loads without parsing or decompressing (2 million rows in a
+few seconds), it has no size limit (the safetensors header, where format 1 kept the texts, refuses
+more than 100 MB), and pyarrow is already installed (datasets needs it). Every load verifies the
+checksums and that each embedding is finite.
 
 A build embeds the texts chunk by chunk and writes each finished chunk to ``<index>.partial/``;
-after a crash or Ctrl-C the same call resumes from the chunks on disk. The finished index is
-written to a temporary file and renamed into place, so a reader never sees half an index.
+after a crash or Ctrl-C the same call resumes from the chunks on disk, verifying each. The finished
+index is written to temporary files and renamed into place, so a reader never sees half an index.
 """
 
 from __future__ import annotations
@@ -21,17 +29,32 @@ import torch
 
 from cardio_st.errors import CardioSTError
 from cardio_st.retrieval.exact import Hit, semantic_search
+from cardio_st.retrieval.index_files import (
+    FORMAT_VERSION,
+    DamagedIndexError,
+    read_index,
+    rebuild_hint,
+    rows_file,
+    write_index,
+)
 from cardio_st.utils.files import atomic_write
 from cardio_st.utils.fingerprint import files_fingerprint
+from cardio_st.utils.integrity import buffer_sha256
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["EmbeddingIndex", "build_index", "model_fingerprint"]
+__all__ = [
+    "FORMAT_VERSION",
+    "DamagedIndexError",
+    "EmbeddingIndex",
+    "build_index",
+    "model_fingerprint",
+    "rebuild_hint",
+    "rows_file",
+]
 
 logger = logging.getLogger(__name__)
-
-FORMAT_VERSION = 1
 
 
 def model_fingerprint(model: SentenceTransformer | str | Path) -> str:
@@ -124,56 +147,34 @@ class EmbeddingIndex:
         ]
 
     def save(self, path: str | Path) -> Path:
-        """Write the index as one safetensors file, atomically (temporary file, then rename)."""
-        from safetensors.torch import save_file
+        """Write the index as two files, atomically: the embeddings in ``path`` (safetensors) and its ids
+        and texts in ``<path>.rows.arrow`` (Arrow IPC), with SHA-256 checksums of both in ``path``'s
+        header ([index_files][cardio_st.retrieval.index_files] describes the format). A failed write
+        leaves the previous index as it was.
 
+        Raises:
+            CardioSTError: for embeddings that are NaN or infinite (such an index could not be searched).
+        """
         path = Path(path)
-        header = {
-            "format_version": FORMAT_VERSION,
-            "ids": self.ids,
-            "texts": self.texts,
-            "metadata": self.metadata,
-        }
-        tensors = {"embeddings": self.embeddings.detach().to("cpu", torch.float32).contiguous()}
-        atomic_write(
-            path, lambda tmp: save_file(tensors, str(tmp), metadata={"cardio_st": json.dumps(header)})
-        )
+        write_index(path, self.embeddings, self.ids, self.texts, self.metadata)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> EmbeddingIndex:
-        """Read an index written by [save][cardio_st.retrieval.index.EmbeddingIndex.save].
+        """Read an index written by [save][cardio_st.retrieval.index.EmbeddingIndex.save], verifying it.
+
+        The header, the embeddings and the rows file are each checked against the SHA-256 recorded at
+        write time (streamed: about 0.7 ms per MB on one core, e.g. 80 ms for all of ICD-10-CM at 384
+        dimensions, 0.7 s for 2 million rows with 500 MB of text), and every embedding must be finite.
+        An index of format 1 (what cardio-st 0.1.0 wrote: texts in the safetensors header, no
+        checksums) still loads; only its finiteness is checked.
 
         Raises:
-            CardioSTError: if the file is missing, unreadable or not a cardio-st index.
+            CardioSTError: if the file is missing, unreadable, not a cardio-st index, or damaged
+                ([DamagedIndexError][cardio_st.retrieval.index_files.DamagedIndexError]: one line naming
+                the file, the damage, and the command that rebuilds it).
         """
-        from safetensors import safe_open
-
-        path = Path(path)
-        if not path.is_file():
-            raise CardioSTError(
-                f"no index at {path}: check the path, or build the index first "
-                "(`cardio-st index`; in Python, index_documents)"
-            )
-        try:
-            with safe_open(str(path), framework="pt") as handle:
-                header = json.loads((handle.metadata() or {})["cardio_st"])
-                version = header.get("format_version")
-                if version == FORMAT_VERSION:
-                    return cls(
-                        handle.get_tensor("embeddings"), header["ids"], header["texts"], header["metadata"]
-                    )
-        except Exception as error:  # safetensors raises several types for a damaged file
-            raise CardioSTError(
-                f"{path} is not a readable cardio-st index ({type(error).__name__}: {error}); "
-                "delete it and rebuild",
-                exit_code=1,
-            ) from error
-        raise CardioSTError(
-            f"{path} has index format {version}, this cardio-st reads {FORMAT_VERSION}: "
-            "delete it and rebuild",
-            exit_code=1,
-        )
+        return cls(*read_index(Path(path)))
 
 
 def _plan_digest(key: str, ids: Sequence[str], texts: Sequence[str], chunk_size: int) -> str:
@@ -192,7 +193,7 @@ def build_index(
     key: str,
     metadata: dict[str, Any] | None = None,
     batch_size: int = 32,
-    chunk_size: int = 2048,
+    chunk_size: int = 256,
     show_progress: bool = True,
     description: str = "Embedding",
     on_chunk: Callable[[int, int], None] | None = None,
@@ -200,22 +201,25 @@ def build_index(
     """Embed ``texts`` with ``model.encode_document`` into an index at ``path``, resumably.
 
     Texts are ordered longest first (as ``model.encode`` orders them, so batches pad as little) and
-    cut into chunks of ``chunk_size``; each finished chunk is saved under ``<path>.partial/``. A
-    rerun with the same model ``key``, texts and chunk size skips finished chunks. Progress is a
-    tqdm bar over texts with rate and ETA.
+    cut into chunks of ``chunk_size``; each finished chunk is saved under ``<path>.partial/`` with the
+    SHA-256 of its embeddings. A rerun with the same model ``key``, texts and chunk size verifies the
+    finished chunks and skips them; a damaged one (checksum, size, NaN) is discarded and embedded again.
+    The longest chunk is embedded first (an out-of-memory error shows at once), the others in a fixed
+    shuffled order, so the tqdm bar's rate and ETA hold from the first batches instead of starting at
+    the slowest texts; the bar advances per encoding batch.
 
     Args:
         model: Any SentenceTransformer. Uses ``encode_document``, so a document prompt or an
             asymmetric model's document route applies.
         texts: The documents to embed.
         ids: One id per text.
-        path: Where the finished ``.safetensors`` index goes.
+        path: Where the finished ``.safetensors`` index goes (and its ``.rows.arrow`` beside it).
         key: The model's identity ([model_fingerprint][cardio_st.retrieval.index.model_fingerprint]); chunks
             from another key are never reused.
         metadata: Extra facts stored with the index.
         batch_size: Encoding batch size.
-        chunk_size: Texts per checkpointed chunk (a multiple of ``batch_size`` keeps batches identical
-            to a single ``encode`` call).
+        chunk_size: Texts per checkpointed chunk: what a crash can lose (a multiple of ``batch_size``
+            keeps batches identical to a single ``encode`` call; larger means fewer files and fsyncs).
         show_progress: Show the progress bar.
         description: Progress bar label.
         on_chunk: Called as ``on_chunk(done, total)`` after each chunk is saved.
@@ -223,7 +227,9 @@ def build_index(
     Returns:
         The finished [EmbeddingIndex][cardio_st.retrieval.index.EmbeddingIndex], also saved at ``path``.
     """
-    from safetensors.torch import load_file, save_file
+    import random
+
+    from safetensors.torch import save_file
     from tqdm.auto import tqdm
 
     texts, ids = list(texts), [str(id_) for id_ in ids]
@@ -238,7 +244,7 @@ def build_index(
     if partial.exists():
         try:
             same_plan = json.loads(plan_file.read_text()).get("plan") == plan
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):
             same_plan = False
         if not same_plan:
             logger.warning("discarding %s: it was started for other texts or another model", partial)
@@ -255,44 +261,90 @@ def build_index(
 
     # Stable longest-first order, as model.encode sorts internally.
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-    starts = range(0, len(order), chunk_size)
+    starts = list(range(0, len(order), chunk_size))
     chunk_files = [partial / f"chunk-{n:06d}.safetensors" for n in range(len(starts))]
-    done = sum(min(chunk_size, len(order) - start) for start, f in zip(starts, chunk_files) if f.exists())
+    sizes = [min(chunk_size, len(order) - start) for start in starts]
+    finished = {}
+    for n, chunk_file in enumerate(chunk_files):
+        if chunk_file.exists():
+            embeddings, problem = _read_chunk(chunk_file, sizes[n])
+            if problem is None:
+                finished[n] = embeddings
+            else:
+                logger.warning("%s is damaged (%s); embedding its texts again", chunk_file, problem)
+                chunk_file.unlink(missing_ok=True)
+    done = sum(sizes[n] for n in finished)
+    todo = [n for n in range(len(starts)) if n not in finished]
+    rest = todo[1:] if todo and todo[0] == 0 else todo
+    random.Random(0).shuffle(rest)
+    todo = ([0] if todo and todo[0] == 0 else []) + rest
     bar = tqdm(
         total=len(texts),
         initial=done,
         desc=description,
         unit="text",
         disable=not show_progress,
-        smoothing=0.1,
+        smoothing=0,
     )
     with bar:
-        for start, chunk_file in zip(starts, chunk_files):
-            if chunk_file.exists():
-                continue
+        for n in todo:
+            start = starts[n]
             chunk = [texts[i] for i in order[start : start + chunk_size]]
-            embeddings = model.encode_document(
-                chunk, batch_size=batch_size, convert_to_tensor=True, show_progress_bar=False
-            )
-            embeddings = embeddings.detach().to("cpu", torch.float32).contiguous()
+            parts = []
+            for b in range(0, len(chunk), batch_size):
+                batch = model.encode_document(
+                    chunk[b : b + batch_size],
+                    batch_size=batch_size,
+                    convert_to_tensor=True,
+                    show_progress_bar=False,
+                )
+                parts.append(batch.detach().to("cpu", torch.float32))
+                bar.update(len(batch))
+            embeddings = torch.cat(parts).contiguous()
             if not torch.isfinite(embeddings).all():
                 raise CardioSTError(
                     f"the model returned NaN or infinite embeddings for texts {start}-{start + len(chunk)}: "
                     "check the model's weights and dtype (fp16 overflow?)",
                     exit_code=1,
                 )
-            atomic_write(chunk_file, lambda tmp, e=embeddings: save_file({"embeddings": e}, str(tmp)))
+            record = {"sha256": buffer_sha256(embeddings.numpy()), "rows": str(len(chunk))}
+            atomic_write(
+                chunk_files[n],
+                lambda tmp, e=embeddings, r=record: save_file({"embeddings": e}, str(tmp), metadata=r),
+            )
+            finished[n] = embeddings
             done += len(chunk)
-            bar.update(len(chunk))
             if on_chunk is not None:
                 on_chunk(done, len(texts))
 
-    sorted_embeddings = torch.cat([load_file(str(f))["embeddings"] for f in chunk_files])
+    sorted_embeddings = torch.cat([finished[n] for n in range(len(starts))])
+    finished.clear()
     embeddings = torch.empty_like(sorted_embeddings)
     embeddings[torch.tensor(order)] = sorted_embeddings
+    del sorted_embeddings
     info = dict(metadata or {})
     info.update({"model_fingerprint": key, "n": len(texts), "dim": int(embeddings.shape[1])})
     index = EmbeddingIndex(embeddings, ids, texts, info)
     index.save(path)
     shutil.rmtree(partial, ignore_errors=True)
     return index
+
+
+def _read_chunk(path: Path, rows: int) -> tuple[torch.Tensor | None, str | None]:
+    """A finished chunk's embeddings, or None and what is wrong with it (unreadable, another number of
+    rows, a checksum mismatch, NaN or infinite values)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            record = handle.metadata() or {}
+            embeddings = handle.get_tensor("embeddings")
+    except Exception as error:  # safetensors raises several types for a damaged file
+        return None, f"{type(error).__name__}: {str(error).splitlines()[0]}"
+    if embeddings.dtype != torch.float32 or embeddings.ndim != 2 or len(embeddings) != rows:
+        return None, f"{embeddings.dtype} {tuple(embeddings.shape)} where {rows} rows of float32 were written"
+    if record.get("sha256") != buffer_sha256(embeddings.contiguous().numpy()):
+        return None, "it does not match the checksum recorded when it was written"
+    if not torch.isfinite(embeddings).all():
+        return None, "NaN or infinite values"
+    return embeddings, None

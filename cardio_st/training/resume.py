@@ -49,8 +49,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The record of what a run was started from, in the run folder and in each of its checkpoints.
 RUN_FILE = "cardio_st_run.json"
+"""The record of what a run was started from, in the run folder and in each of its checkpoints."""
 _VERSION = 1
 # Settings that change how a run is carried out, not what it trains (GradCache gives the same loss).
 _NOT_COMPARED = {"mini_batch_size"}
@@ -177,9 +177,8 @@ def base_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         then_name, now_name = was.get("path") or was.get("name"), now.get("path") or now.get("name")
         if was.get("fingerprint") and now.get("fingerprint"):
             if was["fingerprint"] != now["fingerprint"]:
-                found.append(
-                    f"base {now_name} has other weights than {then_name} had (its content fingerprint changed)"
-                )
+                changed = "(its content fingerprint changed)"
+                found.append(f"base {now_name} has other weights than {then_name} had {changed}")
         elif then_name != now_name:
             found.append(f"base {then_name} then, {now_name} now")
     return found
@@ -298,8 +297,8 @@ def plan_resume(
     if differences:
         raise CardioSTError(
             f"cannot resume {last} exactly: {'; '.join(differences)}. Rerun with the checkpoint's settings "
-            "to resume it, pass `new_schedule=True` to continue from its weights with these settings (a fresh "
-            "optimizer and schedule), or `overwrite=True` to start over"
+            "to resume it, pass `new_schedule=True` to continue from its weights with these settings (a "
+            "fresh optimizer and schedule), or `overwrite=True` to start over"
         )
     return ResumePlan(last, None, manifest)
 

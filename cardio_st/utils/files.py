@@ -13,8 +13,8 @@ from cardio_st.errors import CardioSTError
 
 __all__ = ["FOLDER_MARKER", "atomic_write", "claim_folder", "folder_owner", "new_folder", "replace_file"]
 
-#: The hidden file that marks an output folder as written by a cardio-st command (``{"command": ...}``).
 FOLDER_MARKER = ".cardio-st-folder.json"
+"""The hidden file that marks an output folder as written by a cardio-st command (``{"command": ...}``)."""
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:

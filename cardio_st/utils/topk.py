@@ -8,11 +8,14 @@ needs it as much as search does, as sentence-transformers keeps ``semantic_searc
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from cardio_st.errors import CardioSTError
 
 __all__ = ["topk"]
 
@@ -54,14 +57,40 @@ def _exact_scores(queries: torch.Tensor, corpus: torch.Tensor) -> torch.Tensor:
     return (queries.double() @ corpus.double().T).to(torch.float32)
 
 
-def _chunk_topk(queries: torch.Tensor, corpus: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _not_finite(queries: torch.Tensor, corpus: torch.Tensor, q_offset: int, c_offset: int) -> CardioSTError:
+    """The error for a score that is NaN or infinite, naming the first row at fault."""
+    for name, matrix, offset in (
+        ("query_embeddings", queries, q_offset),
+        ("corpus_embeddings", corpus, c_offset),
+    ):
+        bad = torch.nonzero(~torch.isfinite(matrix).all(dim=1)).flatten()
+        if len(bad):
+            return CardioSTError(
+                f"{name} row {int(bad[0]) + offset} is NaN or infinite: such a vector cannot be ranked "
+                "(NaN would rank first); re-embed it, or rebuild the index it came from",
+                exit_code=1,
+            )
+    return CardioSTError(
+        "a similarity score overflowed to infinity: scale the embeddings down, or pass `normalize=True`",
+        exit_code=1,
+    )
+
+
+def _chunk_topk(
+    queries: torch.Tensor, corpus: torch.Tensor, k: int, q_offset: int = 0, c_offset: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact, tie-ordered top-k of one query chunk against one corpus chunk.
 
     A float32 matmul finds ``k + pad`` candidates; they are rescored exactly. A row whose candidates
     might miss a true top-k entry (the float32 error bound exceeds the gap below the k-th score,
-    e.g. many duplicates) is scored exactly against the whole chunk instead.
+    e.g. many duplicates) is scored exactly against the whole chunk instead. A score that is not
+    finite is an error, never a result: checking the score matrix costs one sum over it, ``1/dim`` of
+    the matmul.
     """
     approx = queries @ corpus.T
+    # One sum is non-finite if any score is (then, or if the sum of huge scores overflowed, look closer).
+    if not math.isfinite(float(approx.sum())) and not bool(torch.isfinite(approx).all()):
+        raise _not_finite(queries, corpus, q_offset, c_offset)
     m = min(k + _CANDIDATE_PAD, corpus.shape[0])
     values, candidates = torch.topk(approx, m, dim=1)
     # Rigorous bound on |float32 dot - exact dot| for unit vectors of dimension d: gamma_d = d*u/(1-d*u).
@@ -111,7 +140,11 @@ def topk(
 
     Returns:
         ``(scores, indices)``, both ``(n_queries, k)``, each row ordered by score descending and, among
-        equal scores, by corpus row ascending.
+        equal scores, by corpus row ascending; every score finite.
+
+    Raises:
+        CardioSTError: for a NaN or infinite query or corpus vector (naming its row), which would
+            otherwise rank first.
     """
     queries = _as_matrix(query_embeddings, "query_embeddings")
     corpus = _as_matrix(corpus_embeddings, "corpus_embeddings")
@@ -141,7 +174,9 @@ def topk(
         chunk_values, chunk_indices = [], []
         for q_start in range(0, n_queries, query_chunk_size):
             query_chunk = queries[q_start : q_start + query_chunk_size]
-            values, indices = _chunk_topk(query_chunk, corpus_chunk, min(k, corpus_chunk.shape[0]))
+            values, indices = _chunk_topk(
+                query_chunk, corpus_chunk, min(k, corpus_chunk.shape[0]), q_start, c_start
+            )
             chunk_values.append(values)
             chunk_indices.append(indices + c_start)
         # Earlier chunks hold lower rows; a stable sort of [earlier, this] keeps that order on ties.
@@ -160,6 +195,8 @@ def _faiss_topk(queries: torch.Tensor, corpus: torch.Tensor, k: int, normalize: 
         raise ImportError("backend='faiss' needs faiss: pip install 'cardio-st[faiss]'") from error
     q = queries.detach().cpu().numpy().astype(np.float32)
     c = corpus.detach().cpu().numpy().astype(np.float32)
+    if not (np.isfinite(q).all() and np.isfinite(c).all()):
+        raise _not_finite(queries, corpus, 0, 0)
     if normalize:
         q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
         c = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
@@ -172,4 +209,3 @@ def _faiss_topk(queries: torch.Tensor, corpus: torch.Tensor, k: int, normalize: 
     values_t, indices_t = values_t.gather(1, by_row), indices_t.gather(1, by_row)
     order = torch.sort(values_t, dim=1, descending=True, stable=True).indices
     return values_t.gather(1, order), indices_t.gather(1, order)
-

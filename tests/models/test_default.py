@@ -70,9 +70,9 @@ def test_export_copies_a_folder_and_refuses_to_overwrite(tmp_path):
         export_model("minilm", out)
 
 
-def test_local_folder_and_hub_id(tiny_qwen3_path):
+def test_local_folder_and_hub_id(tiny_qwen3_path, tiny_qwen3_hub_id):
     assert resolve_model(str(tiny_qwen3_path)).path == tiny_qwen3_path.resolve()
-    assert resolve_model("Qwen/Qwen3-Embedding-8B").hub_id == "Qwen/Qwen3-Embedding-8B"
+    assert resolve_model(tiny_qwen3_hub_id).hub_id == tiny_qwen3_hub_id  # offline: from the Hub cache
 
 
 @pytest.mark.parametrize(
@@ -118,3 +118,44 @@ def test_one_loader_under_every_import_path():
     assert cardio_st.load_model is default.load_model is loader.load_model
     assert default.resolve_model is loader.resolve_model and default.ModelSource is loader.ModelSource
     assert default.embedded_models is embedded.embedded_models
+
+
+def test_a_damaged_cached_default_model_is_detected_and_merged_again(tmp_path, monkeypatch, caplog):
+    import logging
+    import os
+
+    from cardio_st.models import embedded
+    from cardio_st.utils.integrity import MANIFEST, verify_manifest
+
+    monkeypatch.setenv("CARDIO_ST_CACHE", str(tmp_path))
+    folder = resolve_model(None).path
+    weights = folder / "model.safetensors"
+    good = weights.read_bytes()
+
+    def damage(data: bytes) -> None:
+        stat = weights.stat()
+        weights.write_bytes(data)
+        os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # silent: same size and time
+        embedded._VERIFIED.clear()  # as a new process finds it
+
+    # Given one flipped byte among the cached default's weights (the old code used it: afib #3
+    # I48.19 -> I48.0), when the default is resolved, then it is detected and merged again
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 0x10
+    damage(bytes(flipped))
+    with caplog.at_level(logging.WARNING, logger="cardio_st"):
+        assert resolve_model("default").path == folder
+    assert "the cached default model is damaged" in caplog.text and "merging it again" in caplog.text
+    assert weights.read_bytes() == good
+    # Given a truncated file (the old code failed every search with a SafetensorError), likewise
+    damage(good[: len(good) // 3])
+    model, _ = load_model("default", device="cpu")
+    assert weights.read_bytes() == good and model.encode(["afib"]).shape == (1, 384)
+    assert (folder / MANIFEST).is_file() and verify_manifest(folder) is None
+    # A folder merged by a cardio-st that wrote no checksums is merged again, once
+    (folder / MANIFEST).unlink()
+    embedded._VERIFIED.clear()
+    resolve_model(None)
+    assert verify_manifest(folder) is None and weights.read_bytes() == good
+    # and an export carries no cardio-st checksum file
+    assert not (export_model("default", tmp_path / "out") / MANIFEST).exists()

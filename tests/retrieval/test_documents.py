@@ -232,3 +232,41 @@ def test_a_model_from_the_hub_is_indexed_and_its_query_route_alone_fetched(care_
     assert [h.id for h in hits[0]] == [
         h.id for h in IndexSearch(tmp_path / "local.safetensors").search(QUERIES)[0]
     ]
+
+
+def test_search_on_a_damaged_user_index_says_how_to_rebuild_it_and_leaves_it_alone(
+    care_folder, corpus, tmp_path
+):
+    import random
+
+    from typer.testing import CliRunner
+
+    from cardio_st.cli import app
+    from cardio_st.retrieval.index import rows_file
+
+    runner = CliRunner()
+    out = tmp_path / "notes.safetensors"
+    index_documents(care_folder, corpus, out, show_progress=False)
+    # Given a user's index with 2,000 flipped bytes among its embeddings (the old format searched it
+    # and answered with damaged scores)
+    data = bytearray(out.read_bytes())
+    start = 8 + int.from_bytes(data[:8], "little")
+    for offset in random.Random(0).sample(range(start, len(data)), min(2_000, len(data) - start)):
+        data[offset] ^= 0xA5
+    out.write_bytes(bytes(data))
+    damaged = out.read_bytes(), rows_file(out).read_bytes()
+    # When it is searched, then one line names it, the damage and the command that rebuilds it
+    result = runner.invoke(app, ["search", "heart attack", "--index", str(out)])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {out} is damaged (its embeddings"), result.stderr
+    command = f"cardio-st index {corpus} --model {care_folder} --out {out} --overwrite"
+    assert lines[0].endswith(command)
+    # and the file is neither deleted nor overwritten, not even by an index run without --overwrite
+    again = runner.invoke(app, ["index", str(corpus), "--model", str(care_folder), "--out", str(out)])
+    assert again.exit_code == 1 and "is a damaged index" in again.stderr and "--overwrite" in again.stderr
+    assert (out.read_bytes(), rows_file(out).read_bytes()) == damaged
+    # The command the message gives rebuilds it, and search answers again
+    rebuilt = runner.invoke(app, command.split()[1:])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert runner.invoke(app, ["search", "heart attack", "--index", str(out)]).exit_code == 0

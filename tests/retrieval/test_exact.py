@@ -123,3 +123,21 @@ def test_faiss_backend_equals_torch_backend():
     assert np.allclose(
         [[h.score for h in row] for row in ours], [[h.score for h in row] for row in theirs], atol=1e-5
     )
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("normalize", [True, False])
+def test_a_non_finite_vector_is_an_error_never_a_hit(bad, normalize):
+    from cardio_st.errors import CardioSTError
+
+    # Given a corpus whose row 1,234 (in the second chunk) holds one NaN or infinite value
+    corpus = torch.randn(2_000, 8, generator=torch.Generator().manual_seed(1))
+    corpus[1_234, 3] = bad
+    # When it is searched, then it is refused naming the row (NaN used to rank first, with score nan)
+    with pytest.raises(CardioSTError, match="corpus_embeddings row 1234 is NaN or infinite"):
+        semantic_search(torch.randn(3, 8), corpus, 5, normalize=normalize, corpus_chunk_size=1_000)
+    # and a non-finite query likewise
+    queries = torch.randn(3, 8)
+    queries[2, 0] = bad
+    with pytest.raises(CardioSTError, match="query_embeddings row 2 is NaN or infinite"):
+        topk(queries, torch.randn(50, 8), 5, normalize=normalize, query_chunk_size=2)

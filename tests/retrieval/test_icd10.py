@@ -131,3 +131,64 @@ def test_lookup_shows_expansion_billable_category_and_matched_term(tiny_qwen3_pa
     )
     assert plain.expander is None and plain.expand("afib")[0].text == "afib"
     assert plain.lookup("afib", top_k=1)[0].hits[0].matched is None
+
+
+def test_a_nan_row_in_the_cached_index_is_rebuilt_not_ranked_first(tiny_qwen3_path, tmp_path, caplog):
+    import math
+    import struct
+
+    from cardio_st.retrieval.index import EmbeddingIndex
+
+    searcher = ICD10Search(str(tiny_qwen3_path), "cardio", cache_folder=tmp_path, show_progress=False)
+    path = searcher.index_path
+    row = searcher.index.ids.index("I25.42")
+    # Given the cached index with the row of I25.42 set to NaN on disk (the old format ranked it
+    # first: `I25.42 ... nan`, exit 0)
+    data = bytearray(path.read_bytes())
+    start = 8 + struct.unpack("<Q", data[:8])[0] + row * searcher.index.dim * 4
+    data[start : start + searcher.index.dim * 4] = struct.pack("<f", math.nan) * searcher.index.dim
+    path.write_bytes(bytes(data))
+    # When a new search loads it
+    again = ICD10Search(str(tiny_qwen3_path), "cardio", cache_folder=tmp_path, show_progress=False)
+    with caplog.at_level(logging.WARNING, logger="cardio_st"):
+        hits = again.search("coronary artery dissection", top_k=5)[0]
+    # Then the damage is named, the index rebuilt, and every score is a number
+    assert f"the cached index {path} is damaged" in caplog.text and "rebuilding it" in caplog.text
+    assert all(math.isfinite(hit.score) for hit in hits)
+    assert EmbeddingIndex.load(path).embeddings.isfinite().all()
+
+
+def test_the_first_build_says_what_it_does_and_resumes_in_small_chunks(tiny_qwen3_path, tmp_path, caplog):
+    from safetensors import safe_open
+
+    from cardio_st.retrieval.icd10 import CHUNK_SIZE
+
+    searcher = ICD10Search(str(tiny_qwen3_path), "cardio", cache_folder=tmp_path, show_progress=False)
+    encode, calls = searcher.model.encode_document, []
+
+    def dying(texts, **kwargs):  # a crash after 20 batches of 32 (the old build lost a 2,048-text chunk)
+        if len(calls) == 20:
+            raise KeyboardInterrupt
+        calls.append(len(texts))
+        return encode(texts, **kwargs)
+
+    searcher.model.encode_document = dying
+    with caplog.at_level(logging.INFO, logger="cardio_st"), pytest.raises(KeyboardInterrupt):
+        searcher.build()
+    assert (
+        "embedding 1,427 ICD-10-CM descriptions of chapter 9, Diseases of the circulatory system"
+        in caplog.text
+    )
+    assert f"with {tiny_qwen3_path} (once: cached in {tmp_path / 'indexes'};" in caplog.text
+    chunks = list(tmp_path.glob("indexes/*.partial/chunk-*.safetensors"))
+    kept = 0
+    for chunk in chunks:
+        with safe_open(str(chunk), framework="pt") as handle:
+            kept += len(handle.get_tensor("embeddings"))
+    assert CHUNK_SIZE == 256 and len(chunks) == 2 and kept == 20 * 32 // 256 * 256
+    # When it runs again, only what no finished chunk holds is embedded
+    calls.clear()
+    searcher.model.encode_document = lambda texts, **kwargs: (
+        calls.append(len(texts)) or encode(texts, **kwargs)
+    )
+    assert len(searcher.build()) == 1427 and sum(calls) == 1427 - kept
